@@ -1,1 +1,147 @@
-fn main() {}
+//! `cargo xtask <command>`: builds the bed and runs the project's tests.
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use testbed::Layout;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+Commands:
+  deps      install the host packages the bed needs (apt, as root)
+  xen       build the hypervisor (Debian's Xen 4.17.5 + xen/patches, FLASK on)
+            and the FLASK policy (+ xen/flask/*.te); prints their paths
+  dom0      assemble the dom0 kernel + initramfs from Debian packages
+  kernels   build our PVH kernels (x86_64-unknown-none)
+  build     all of the above
+  exec CMD...  boot the bed and run each CMD as a dom0 shell step (busybox
+            sh, 120 s each); prints every step's output, then the log folder
+  test      the project's test command: host unit tests, then the nested
+            QEMU + Xen integration tests (installs and builds what it needs)
+
+Builds are cached under target/bed by a hash of their inputs; run logs are
+kept under target/bed/runs.
+";
+
+/// Our PVH kernels, by package name.
+const KERNELS: &[&str] = &["stubdom"];
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn status(cmd: &mut Command) -> anyhow::Result<()> {
+    let st = cmd
+        .status()
+        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
+    if !st.success() {
+        bail!("{:?} failed ({st})", cmd);
+    }
+    Ok(())
+}
+
+fn kernels(layout: &Layout) -> anyhow::Result<()> {
+    for k in KERNELS {
+        let elf = testbed::kernels::build_ours(layout, k)?;
+        println!("kernel {k}: {}", elf.display());
+    }
+    Ok(())
+}
+
+fn test(layout: &Layout) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let art = testbed::prepare(layout)?;
+    println!(
+        "xtask: bed ready in {:.0} s (Xen {}, {} patch(es))",
+        t0.elapsed().as_secs_f64(),
+        art.xen.version,
+        art.xen.patches.len()
+    );
+    // Host tests and nested tests in one cargo run: the nested ones share
+    // boots inside each test binary and take turns on QEMU through a lock.
+    status(
+        cargo()
+            .args([
+                "test",
+                "--workspace",
+                "--exclude",
+                "stubdom",
+                "--exclude",
+                "guest",
+            ])
+            .env("VMEVENT_PATCHED_XEN_INCLUDE", art.xen.public_headers())
+            .current_dir(&layout.root),
+    )?;
+    println!(
+        "xtask: all tests passed in {:.0} s",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn exec(cmds: &[String]) -> anyhow::Result<()> {
+    if cmds.is_empty() {
+        bail!("exec needs at least one shell command");
+    }
+    let mut sc = nested::Scenario::new("exec");
+    for (i, c) in cmds.iter().enumerate() {
+        sc = sc.step_may_fail(&format!("{i}"), c, 120);
+    }
+    let run = sc.run();
+    for st in &run.steps {
+        println!(
+            "$ {}\n{}[status {:?}, {:.2} s]",
+            cmds[st.label.parse::<usize>()?],
+            st.output,
+            st.status,
+            st.seconds()
+        );
+    }
+    println!("logs: {}", run.log_dir.display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let layout = Layout::from_workspace();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("deps") => testbed::deps::ensure(&layout),
+        Some("xen") => (|| {
+            testbed::deps::ensure(&layout)?;
+            let hv = testbed::xen::build_hypervisor(&layout)?;
+            let pol = testbed::xen::build_policy(&layout, &hv)?;
+            println!("xen: {}\npolicy: {}", hv.image.display(), pol.display());
+            Ok(())
+        })(),
+        Some("dom0") => (|| {
+            testbed::deps::ensure(&layout)?;
+            let img = testbed::dom0::build(&layout)?;
+            println!(
+                "kernel: {}\ninitrd: {}",
+                img.kernel.display(),
+                img.initrd.display()
+            );
+            Ok(())
+        })(),
+        Some("kernels") => kernels(&layout),
+        Some("build") => testbed::prepare(&layout).and_then(|_| kernels(&layout)),
+        Some("test") => test(&layout),
+        Some("exec") => exec(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!(
+            "unknown command {other:?}; see cargo xtask --help"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! What a run returns, parsed from the consoles.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use testbed::qemu::Boot;
+
+use crate::scenario::Scenario;
+
+#[derive(Debug, Clone, Default)]
+pub struct StepResult {
+    pub label: String,
+    /// The exit status; `None` when the step never ran (skipped after an
+    /// earlier required step failed, or the run died).
+    pub status: Option<i32>,
+    pub output: String,
+    /// dom0 uptime at the step's start and end, seconds.
+    pub started: f64,
+    pub ended: f64,
+}
+
+impl StepResult {
+    pub fn ok(&self) -> bool {
+        self.status == Some(0)
+    }
+    /// busybox `timeout` ends a step with SIGTERM.
+    pub fn timed_out(&self) -> bool {
+        matches!(self.status, Some(124) | Some(143))
+    }
+    pub fn seconds(&self) -> f64 {
+        self.ended - self.started
+    }
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub name: String,
+    pub log_dir: PathBuf,
+    xen: String,
+    data: String,
+    pub steps: Vec<StepResult>,
+    files: BTreeMap<String, String>,
+    /// QEMU had to be killed.
+    pub timed_out: bool,
+    /// The scenario script reached its end.
+    pub completed: bool,
+    pub elapsed: Duration,
+}
+
+fn num(s: Option<&str>) -> f64 {
+    s.and_then(|s| s.parse().ok()).unwrap_or(0.0)
+}
+
+pub(crate) fn parse(sc: &Scenario, boot: Boot) -> Run {
+    let mut steps: Vec<StepResult> = sc
+        .steps
+        .iter()
+        .map(|s| StepResult {
+            label: s.label.clone(),
+            ..Default::default()
+        })
+        .collect();
+    let mut files = BTreeMap::new();
+    let mut completed = false;
+    let mut cur_step: Option<usize> = None;
+    let mut cur_file: Option<(String, String)> = None;
+    let data = boot.data_log.replace('\r', "");
+    for line in data.lines() {
+        if let Some(rest) = line.strip_prefix("@@BED ") {
+            let mut w = rest.split_whitespace();
+            match w.next() {
+                Some("step-begin") => {
+                    let i: usize = w.next().and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+                    if let Some(st) = steps.get_mut(i) {
+                        st.started = num(w.next());
+                        cur_step = Some(i);
+                    }
+                }
+                Some("step-end") => {
+                    let i: usize = w.next().and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+                    if let Some(st) = steps.get_mut(i) {
+                        st.status = w
+                            .next()
+                            .and_then(|s| s.strip_prefix("rc="))
+                            .and_then(|s| s.parse().ok());
+                        st.ended = num(w.next());
+                    }
+                    cur_step = None;
+                }
+                Some("file-begin") => {
+                    cur_file = Some((w.next().unwrap_or("?").to_string(), String::new()));
+                }
+                Some("file-end") => {
+                    if let Some((n, c)) = cur_file.take() {
+                        files.insert(n, c);
+                    }
+                }
+                Some("done") => completed = true,
+                _ => {}
+            }
+            continue;
+        }
+        if let Some((_, c)) = cur_file.as_mut() {
+            c.push_str(line);
+            c.push('\n');
+        } else if let Some(i) = cur_step {
+            steps[i].output.push_str(line);
+            steps[i].output.push('\n');
+        }
+    }
+    let run = Run {
+        name: sc.name.clone(),
+        log_dir: boot.log_dir,
+        xen: boot.xen_log.replace('\r', ""),
+        data,
+        steps,
+        files,
+        timed_out: boot.timed_out,
+        completed,
+        elapsed: boot.elapsed,
+    };
+    for (name, content) in &run.files {
+        let _ = std::fs::write(run.log_dir.join(name), content);
+    }
+    let _ = std::fs::write(run.log_dir.join("steps.txt"), run.steps_text());
+    run
+}
+
+impl Run {
+    /// Xen's serial console: Xen's own lines (`(XEN) ...`) and dom0's kernel
+    /// and init output.
+    pub fn xen(&self) -> &str {
+        &self.xen
+    }
+
+    /// What the scenario script printed in dom0 (all steps, framed).
+    pub fn dom0(&self) -> &str {
+        &self.data
+    }
+
+    /// A guest's console, as xenconsoled logged it ("" if it never printed).
+    pub fn console(&self, guest: &str) -> &str {
+        self.files
+            .get(&format!("guest-{guest}.log"))
+            .map_or("", |s| s.as_str())
+    }
+
+    /// The output of `xl create -F` for a started guest.
+    pub fn xl_log(&self, guest: &str) -> &str {
+        self.files
+            .get(&format!("xl-{guest}.log"))
+            .map_or("", |s| s.as_str())
+    }
+
+    pub fn step(&self, label: &str) -> &StepResult {
+        self.steps
+            .iter()
+            .find(|s| s.label == label)
+            .unwrap_or_else(|| panic!("scenario {}: no step {label}", self.name))
+    }
+
+    /// Xen's shutdown reason code for a guest started with `start` (0
+    /// poweroff, 1 reboot, 2 suspend, 3 crash, 4 watchdog), from xl.
+    pub fn shutdown_reason(&self, guest: &str) -> Option<u32> {
+        let log = self.xl_log(guest);
+        let at = log.find("has shut down, reason code ")?;
+        log[at + 27..].split_whitespace().next()?.parse().ok()
+    }
+
+    pub fn first_failure(&self) -> Option<&StepResult> {
+        self.steps.iter().find(|s| !s.ok())
+    }
+
+    /// Panics, naming the failed step and the log folder, unless every
+    /// step succeeded and the scenario ran to its end.
+    pub fn assert_ok(&self) {
+        if let Some(s) = self.first_failure() {
+            let why = match s.status {
+                None => "never ran".to_string(),
+                Some(_) if s.timed_out() => "timed out".to_string(),
+                Some(rc) => format!("exit status {rc}"),
+            };
+            panic!(
+                "scenario {}: step '{}' failed ({why}); output:\n{}\nfull logs: {}",
+                self.name,
+                s.label,
+                s.output.trim_end(),
+                self.log_dir.display()
+            );
+        }
+        assert!(
+            self.completed && !self.timed_out,
+            "scenario {}: the run did not complete{}; full logs: {}",
+            self.name,
+            if self.timed_out {
+                " (QEMU timed out)"
+            } else {
+                ""
+            },
+            self.log_dir.display()
+        );
+    }
+
+    /// Panics unless `haystack` contains `needle`, pointing at the logs.
+    pub fn expect_in(&self, what: &str, haystack: &str, needle: &str) {
+        assert!(
+            haystack.contains(needle),
+            "scenario {}: {what} lacks {needle:?}; full logs: {}",
+            self.name,
+            self.log_dir.display()
+        );
+    }
+
+    fn steps_text(&self) -> String {
+        let mut s = String::new();
+        for st in &self.steps {
+            let _ = writeln!(
+                s,
+                "== {} status={:?} {:.2}s\n{}",
+                st.label,
+                st.status,
+                st.seconds(),
+                st.output
+            );
+        }
+        s
+    }
+
+    /// One line for the test output: outcome, time, where the logs are.
+    pub fn summary(&self) -> String {
+        let toolstack = self
+            .xen
+            .lines()
+            .find_map(|l| l.strip_prefix("bed: toolstack up at "))
+            .unwrap_or("?");
+        format!(
+            "bed: scenario {}: {} in {:.1} s (dom0 toolstack up at {}); logs: {}",
+            self.name,
+            match (self.first_failure(), self.completed) {
+                (None, true) => "ok".to_string(),
+                (Some(s), _) => format!("step '{}' failed", s.label),
+                (None, false) => "incomplete".to_string(),
+            },
+            self.elapsed.as_secs_f64(),
+            toolstack,
+            self.log_dir.display()
+        )
+    }
+}
