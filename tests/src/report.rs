@@ -249,3 +249,61 @@ impl Run {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Scenario;
+
+    #[test]
+    fn parses_steps_files_and_shutdown_reasons() {
+        let sc = Scenario::new("unit")
+            .step("first", "true")
+            .step_may_fail("second", "sleep 9", 1)
+            .step("third", "true");
+        let data = "@@BED scenario-begin 9.0\r\n@@BED step-begin 0 9.10\r\nhello\r\n\
+                    @@BED step-end 0 rc=0 9.50\r\n@@BED step-begin 1 9.5\r\n\
+                    @@BED step-end 1 rc=143 10.5\r\n@@BED step-skip 2\r\n\
+                    @@BED file-begin xl-g.log\r\nDomain 3 has shut down, reason code 3 0x3\r\n\
+                    @@BED file-end\r\n@@BED file-begin guest-g.log\r\nboot\r\n@@BED file-end\r\n\
+                    @@BED done\r\n";
+        let dir = std::env::temp_dir().join(format!("nested-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let boot = Boot {
+            xen_log: "bed: toolstack up at 8.0s\n".into(),
+            data_log: data.into(),
+            timed_out: false,
+            elapsed: Duration::from_secs(1),
+            log_dir: dir.clone(),
+        };
+        let run = parse(&sc, boot);
+        assert!(run.completed);
+        assert_eq!(run.step("first").output, "hello\n");
+        assert!(run.step("first").ok());
+        assert!((run.step("first").seconds() - 0.4).abs() < 1e-9);
+        assert!(run.step("second").timed_out());
+        assert_eq!(run.step("third").status, None);
+        assert_eq!(run.first_failure().unwrap().label, "second");
+        assert_eq!(run.shutdown_reason("g"), Some(3));
+        assert_eq!(run.console("g"), "boot\n");
+        assert_eq!(run.console("absent"), "");
+        assert!(dir.join("guest-g.log").exists());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    #[should_panic(expected = "step 'second' failed (timed out)")]
+    fn assert_ok_names_the_failed_step() {
+        let sc = Scenario::new("unit2").step("first", "true").step("second", "x");
+        let boot = Boot {
+            xen_log: String::new(),
+            data_log: "@@BED step-begin 0 1\n@@BED step-end 0 rc=0 2\n@@BED step-begin 1 2\n\
+                       @@BED step-end 1 rc=143 3\n@@BED done\n"
+                .into(),
+            timed_out: false,
+            elapsed: Duration::from_secs(1),
+            log_dir: std::env::temp_dir(),
+        };
+        parse(&sc, boot).assert_ok();
+    }
+}

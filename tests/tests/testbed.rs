@@ -46,6 +46,10 @@ fn run() -> &'static Run {
                  echo events=$(grep -c 'CPUID executed' /tmp/xa.log)
                  tail -n 3 /tmp/xa.log",
             )
+            // A step that overruns its timeout is reported as such, and the
+            // scenario goes on.
+            .step_may_fail("overrun", "echo before; sleep 30; echo after", 2)
+            .step("after-overrun", "echo still here")
             .run()
     })
 }
@@ -126,4 +130,14 @@ fn xen_access_baseline_sees_cpuid_events() {
         run.console("monitored"),
         testbed::kernels::LINUX_GUEST_MARKER,
     );
+}
+
+#[test]
+fn an_overrunning_step_is_cut_at_its_timeout() {
+    let run = run();
+    let st = run.step("overrun");
+    assert!(st.timed_out(), "status {:?}; logs: {}", st.status, run.log_dir.display());
+    assert!(st.output.contains("before") && !st.output.contains("after"));
+    assert!(st.seconds() < 10.0, "took {:.1} s", st.seconds());
+    assert!(run.step("after-overrun").ok());
 }
