@@ -1,1 +1,33 @@
+//! vm_event protocol crate: the Xen 4.17 ABI mirror, our slot/async-ring
+//! channel layouts, the consumers of slots, async ring and stock ring, the
+//! response builder and the policy engine.
+//!
+//! `no_std`, no allocation. Everything that touches shared memory goes
+//! through [`shm`]; the rest is plain logic on owned copies.
+//! The `sim` feature adds a host model of Xen's side (std, threads).
+
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod abi;
+pub mod async_ring;
+pub mod audit;
+pub mod policy;
+pub mod response;
+pub mod ring;
+pub mod shm;
+pub mod slot;
+
+#[cfg(feature = "sim")]
+pub mod sim;
+
+pub use abi::{VmEventRequest, VmEventResponse};
+pub use async_ring::{AsyncPoll, AsyncRingConsumer};
+pub use audit::AuditRecord;
+pub use policy::{Decision, Policy};
+pub use response::ResponseBuilder;
+pub use ring::StockRingConsumer;
+pub use slot::{SlotConsumer, SlotPoll};

@@ -1,0 +1,75 @@
+//! `public/memory.h` (Xen 4.17): `XENMEM_acquire_resource` and
+//! `XENMEM_access_op`.
+
+use core::mem::{offset_of, size_of};
+
+pub const XENMEM_ACCESS_OP: u32 = 21;
+pub const XENMEM_ACQUIRE_RESOURCE: u32 = 28;
+
+pub const XENMEM_RESOURCE_IOREQ_SERVER: u16 = 0;
+pub const XENMEM_RESOURCE_GRANT_TABLE: u16 = 1;
+pub const XENMEM_RESOURCE_VMTRACE_BUF: u16 = 2;
+/// Ours (docs/abi.md): the async ring and the slots, `id` =
+/// `XEN_DOMCTL_VM_EVENT_OP_MONITOR`.
+pub const XENMEM_RESOURCE_VM_EVENT: u16 = 3;
+
+/// `struct xen_mem_acquire_resource`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenMemAcquireResource {
+    pub domid: u16,
+    pub type_: u16,
+    pub id: u32,
+    /// IN: frames wanted; `0` asks for the resource size (OUT).
+    pub nr_frames: u32,
+    pub pad: u32,
+    /// IN: first frame of the resource to map.
+    pub frame: u64,
+    /// `XEN_GUEST_HANDLE(xen_pfn_t)`: for a translated caller, the GFNs
+    /// where the frames are to appear.
+    pub frame_list: u64,
+}
+
+pub const XENMEM_ACCESS_OP_SET_ACCESS: u8 = 0;
+pub const XENMEM_ACCESS_OP_GET_ACCESS: u8 = 1;
+pub const XENMEM_ACCESS_OP_SET_ACCESS_MULTI: u8 = 4;
+
+/// `xenmem_access_t`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum XenmemAccess {
+    N = 0,
+    R = 1,
+    W = 2,
+    Rw = 3,
+    X = 4,
+    Rx = 5,
+    Wx = 6,
+    Rwx = 7,
+    Rx2rw = 8,
+    N2rwx = 9,
+    Default = 10,
+}
+
+/// `struct xen_mem_access_op`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenMemAccessOp {
+    pub op: u8,
+    pub access: u8,
+    pub domid: u16,
+    pub nr: u32,
+    pub pfn: u64,
+    pub pfn_list: u64,
+    pub access_list: u64,
+}
+
+const _: () = {
+    assert!(size_of::<XenMemAcquireResource>() == 32);
+    assert!(offset_of!(XenMemAcquireResource, id) == 4);
+    assert!(offset_of!(XenMemAcquireResource, frame) == 16);
+    assert!(offset_of!(XenMemAcquireResource, frame_list) == 24);
+    assert!(size_of::<XenMemAccessOp>() == 32);
+    assert!(offset_of!(XenMemAccessOp, pfn) == 8);
+    assert!(offset_of!(XenMemAccessOp, access_list) == 24);
+};

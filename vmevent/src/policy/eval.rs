@@ -1,0 +1,164 @@
+//! Per-request evaluation.
+
+use super::{Action, EventKind, LogLevel, Match, Policy, Rule};
+use crate::abi::{
+    VmEventRequest, VmEventResponse, XenDmOpInjectEvent, VM_EVENT_REASON_CPUID,
+    VM_EVENT_REASON_DEBUG_EXCEPTION, VM_EVENT_REASON_DESCRIPTOR_ACCESS,
+    VM_EVENT_REASON_GUEST_REQUEST, VM_EVENT_REASON_MOV_TO_MSR,
+    VM_EVENT_REASON_SOFTWARE_BREAKPOINT, VM_EVENT_REASON_WRITE_CTRLREG, VM_EVENT_X86_CR0,
+    VM_EVENT_X86_CR3, VM_EVENT_X86_CR4,
+};
+use crate::audit::AuditRecord;
+use crate::response::{ResponseBuilder, MAX_INSN_LEN};
+
+/// X86 vectors for reinjection.
+const X86_EXC_DB: u8 = 1;
+const X86_EXC_BP: u8 = 3;
+
+/// What to do with one request.
+#[derive(Clone, Copy, Debug)]
+pub struct Decision {
+    /// The response to publish (meaningful for sync requests only).
+    pub rsp: VmEventResponse,
+    /// A trap the stub must inject (`XEN_DMOP_inject_event`) *before*
+    /// publishing `rsp`, so it is pending when the vCPU resumes.
+    pub inject: Option<XenDmOpInjectEvent>,
+    pub audit: AuditRecord,
+}
+
+/// The policy event kind of a request, or `None` for events no specific
+/// rule kind covers (only `any` rules see those).
+#[inline]
+pub fn classify(req: &VmEventRequest) -> Option<EventKind> {
+    Some(match req.reason {
+        VM_EVENT_REASON_WRITE_CTRLREG => match req.write_ctrlreg().index {
+            VM_EVENT_X86_CR0 => EventKind::Cr0,
+            VM_EVENT_X86_CR3 => EventKind::Cr3,
+            VM_EVENT_X86_CR4 => EventKind::Cr4,
+            _ => return None,
+        },
+        VM_EVENT_REASON_MOV_TO_MSR => EventKind::Msr,
+        VM_EVENT_REASON_CPUID => EventKind::Cpuid,
+        VM_EVENT_REASON_SOFTWARE_BREAKPOINT => EventKind::Int3,
+        VM_EVENT_REASON_GUEST_REQUEST => EventKind::GuestRequest,
+        VM_EVENT_REASON_DEBUG_EXCEPTION => EventKind::Debug,
+        VM_EVENT_REASON_DESCRIPTOR_ACCESS => EventKind::Desc,
+        _ => return None,
+    })
+}
+
+fn matches(m: &Match, kind: Option<EventKind>, req: &VmEventRequest) -> bool {
+    if let Some(v) = m.vcpu {
+        if v != req.vcpu_id {
+            return false;
+        }
+    }
+    if let Some(rip) = m.rip {
+        if rip != req.regs_x86().rip {
+            return false;
+        }
+    }
+    match kind {
+        Some(EventKind::Cr0 | EventKind::Cr3 | EventKind::Cr4) => {
+            let w = req.write_ctrlreg();
+            let set = w.new_value & !w.old_value;
+            let cleared = w.old_value & !w.new_value;
+            if m.set.is_some_and(|b| set & b == 0)
+                || m.clear.is_some_and(|b| cleared & b == 0)
+                || m.new.is_some_and(|(v, mask)| w.new_value & mask != v)
+            {
+                return false;
+            }
+        }
+        Some(EventKind::Msr) => {
+            let w = req.mov_to_msr();
+            if m.nr_msrs != 0 && !m.msrs().iter().any(|&x| x as u64 == w.msr) {
+                return false;
+            }
+            if m.new.is_some_and(|(v, mask)| w.new_value & mask != v) {
+                return false;
+            }
+        }
+        Some(EventKind::Cpuid) => {
+            let c = req.cpuid();
+            if m.leaf.is_some_and(|l| l != c.leaf) || m.subleaf.is_some_and(|s| s != c.subleaf) {
+                return false;
+            }
+        }
+        Some(EventKind::Desc) => {
+            let d = req.desc_access();
+            if m.desc.is_some_and(|x| x != d.descriptor)
+                || m.is_write.is_some_and(|w| w != (d.is_write != 0))
+            {
+                return false;
+            }
+        }
+        _ => {}
+    }
+    true
+}
+
+/// The native course of a trap the monitor intercepted: reinject it.
+fn reinject(req: &VmEventRequest, kind: EventKind) -> Option<XenDmOpInjectEvent> {
+    let d = req.debug();
+    let (vector, cr2) = match kind {
+        EventKind::Int3 => (X86_EXC_BP, 0),
+        EventKind::Debug => (X86_EXC_DB, d.pending_dbg),
+        _ => return None,
+    };
+    // Xen validates too, but a garbage length must not reach a hypercall.
+    if d.insn_length > MAX_INSN_LEN {
+        return None;
+    }
+    Some(XenDmOpInjectEvent {
+        vcpuid: req.vcpu_id,
+        vector,
+        type_: d.type_,
+        insn_len: d.insn_length as u8,
+        pad0: 0,
+        error_code: !0,
+        pad1: 0,
+        cr2,
+    })
+}
+
+impl Policy {
+    /// First matching rule for `req`, if any.
+    #[inline]
+    pub fn find(&self, req: &VmEventRequest) -> Option<&Rule> {
+        let kind = classify(req);
+        self.rules()
+            .iter()
+            .find(|r| (r.kind == EventKind::Any || Some(r.kind) == kind) && matches(&r.matches, kind, req))
+    }
+
+    /// Decide on one request: response, reinjection and audit record.
+    #[inline]
+    pub fn evaluate(&self, req: &VmEventRequest) -> Decision {
+        let kind = classify(req);
+        let (action, level, line) = match self.find(req) {
+            Some(r) => (r.action, r.level, r.line),
+            None => (Action::Allow, LogLevel::Off, 0),
+        };
+        let b = ResponseBuilder::for_request(req);
+        let mut inject = None;
+        let b = match (action, kind) {
+            (Action::Deny, Some(k)) if k.is_cr() || k == EventKind::Msr => b.deny(),
+            (Action::Spoof(vals), Some(EventKind::Cpuid)) => b.cpuid(req, vals),
+            (_, Some(EventKind::Cpuid)) => b.cpuid(req, [None; 4]),
+            (Action::Swallow, Some(EventKind::Int3)) => b.skip_breakpoint(req),
+            (Action::Swallow, Some(EventKind::Debug)) => b,
+            (_, Some(k @ (EventKind::Int3 | EventKind::Debug))) => {
+                inject = reinject(req, k);
+                b
+            }
+            _ => b,
+        };
+        let rsp = b.build();
+        Decision {
+            rsp,
+            inject,
+            audit: AuditRecord::new(req, kind, &action, level, line),
+        }
+    }
+}
