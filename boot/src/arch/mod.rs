@@ -1,0 +1,3 @@
+//! Hardware side of the runtime (only built for `target_os = "none"`).
+
+pub mod x86_64;

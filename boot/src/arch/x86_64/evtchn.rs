@@ -1,0 +1,249 @@
+//! Event channels, 2-level ABI. Xen raises the HVM callback vector
+//! ([`UPCALL_VECTOR`](super::idt::UPCALL_VECTOR)) on the vCPU a port is bound
+//! to; [`upcall`] scans that vCPU's `evtchn_pending_sel` and the shared
+//! pending/mask bitmaps and runs the per-port handlers.
+//!
+//! Ports are handed out masked; install a handler with [`set_handler`], then
+//! [`unmask`]. Handlers run with interrupts off on the vCPU the port is bound
+//! to; they must not allocate (the heap lock is not re-entrant) but may print.
+//! A word of the pending bitmap may hold ports of several vCPUs: each vCPU
+//! handles only the ports bound to it (we track the binding), so an event is
+//! always handled on its own vCPU.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use crate::xen::{
+    evtchn_alloc_unbound, evtchn_bind_interdomain, evtchn_bind_ipi, evtchn_bind_vcpu,
+    evtchn_bind_virq, evtchn_close, evtchn_send, evtchn_unmask, evtchnop, hvm, DomId, Port,
+    XenError, DOMID_SELF,
+};
+
+use super::hypercall::event_channel_op;
+use super::idt::UPCALL_VECTOR;
+use super::percpu;
+
+/// Ports of the 2-level ABI on x86-64 (64 x 64 bits).
+pub const NR_PORTS: usize = 64 * 64;
+
+/// A port handler: called with the port number.
+pub type Handler = fn(Port);
+
+static HANDLERS: [AtomicUsize; NR_PORTS] = [const { AtomicUsize::new(0) }; NR_PORTS];
+static BOUND: [AtomicU32; NR_PORTS] = [const { AtomicU32::new(0) }; NR_PORTS];
+static UNHANDLED: AtomicU64 = AtomicU64::new(0);
+
+fn shared() -> *mut crate::xen::shared_info {
+    super::xen::shared_info()
+}
+
+fn word(array: *mut u64, idx: usize) -> &'static AtomicU64 {
+    // SAFETY: `array` points into the shared_info page (mapped for the
+    // domain's life); idx < 64; Xen updates these words with atomic ops too.
+    unsafe { AtomicU64::from_ptr(array.add(idx)) }
+}
+
+fn pending_word(w: usize) -> &'static AtomicU64 {
+    // SAFETY: address of a field of the shared_info page.
+    word(unsafe { core::ptr::addr_of_mut!((*shared()).evtchn_pending) }.cast(), w)
+}
+
+fn mask_word(w: usize) -> &'static AtomicU64 {
+    // SAFETY: address of a field of the shared_info page.
+    word(unsafe { core::ptr::addr_of_mut!((*shared()).evtchn_mask) }.cast(), w)
+}
+
+fn check_port(port: Port) -> Result<usize, XenError> {
+    let p = port as usize;
+    if p == 0 || p >= NR_PORTS {
+        return Err(XenError(22));
+    }
+    Ok(p)
+}
+
+/// Masks every port and routes upcalls to our vector. Call once on vCPU 0
+/// after `shared_info` is mapped.
+pub fn init() -> Result<(), XenError> {
+    for w in 0..64 {
+        mask_word(w).store(u64::MAX, Ordering::SeqCst);
+    }
+    super::xen::set_param(
+        hvm::PARAM_CALLBACK_IRQ,
+        hvm::CALLBACK_TYPE_VECTOR | u64::from(UPCALL_VECTOR),
+    )
+}
+
+fn bound(port: Port, vcpu: u32) -> Port {
+    BOUND[port as usize % NR_PORTS].store(vcpu, Ordering::SeqCst);
+    port
+}
+
+/// `EVTCHNOP_bind_virq`: a VIRQ delivered to `vcpu`.
+pub fn bind_virq(virq: u32, vcpu: u32) -> Result<Port, XenError> {
+    let mut a = evtchn_bind_virq { virq, vcpu, port: 0 };
+    // SAFETY: EVTCHNOP_bind_virq takes an `evtchn_bind_virq`.
+    unsafe { event_channel_op(evtchnop::BIND_VIRQ, &mut a) }?;
+    Ok(bound(a.port, vcpu))
+}
+
+/// `EVTCHNOP_bind_ipi`: a port whose events are delivered to `vcpu`.
+pub fn bind_ipi(vcpu: u32) -> Result<Port, XenError> {
+    let mut a = evtchn_bind_ipi { vcpu, port: 0 };
+    // SAFETY: EVTCHNOP_bind_ipi takes an `evtchn_bind_ipi`.
+    unsafe { event_channel_op(evtchnop::BIND_IPI, &mut a) }?;
+    Ok(bound(a.port, vcpu))
+}
+
+/// `EVTCHNOP_alloc_unbound`: a port `remote_dom` may bind to (delivered to
+/// vCPU 0 until [`bind_vcpu`]).
+pub fn alloc_unbound(remote_dom: DomId) -> Result<Port, XenError> {
+    let mut a = evtchn_alloc_unbound {
+        dom: DOMID_SELF,
+        remote_dom,
+        port: 0,
+    };
+    // SAFETY: EVTCHNOP_alloc_unbound takes an `evtchn_alloc_unbound`.
+    unsafe { event_channel_op(evtchnop::ALLOC_UNBOUND, &mut a) }?;
+    Ok(bound(a.port, 0))
+}
+
+/// `EVTCHNOP_bind_interdomain`: connects to `remote_port` of `remote_dom`;
+/// returns the local port (delivered to vCPU 0 until [`bind_vcpu`]).
+pub fn bind_interdomain(remote_dom: DomId, remote_port: Port) -> Result<Port, XenError> {
+    let mut a = evtchn_bind_interdomain {
+        remote_dom,
+        remote_port,
+        local_port: 0,
+    };
+    // SAFETY: EVTCHNOP_bind_interdomain takes an `evtchn_bind_interdomain`.
+    unsafe { event_channel_op(evtchnop::BIND_INTERDOMAIN, &mut a) }?;
+    Ok(bound(a.local_port, 0))
+}
+
+/// `EVTCHNOP_bind_vcpu`: deliver `port` to `vcpu` from now on (interdomain,
+/// unbound and global-VIRQ ports; Xen refuses IPI and per-vCPU VIRQ ports).
+pub fn bind_vcpu(port: Port, vcpu: u32) -> Result<(), XenError> {
+    check_port(port)?;
+    let mut a = evtchn_bind_vcpu { port, vcpu };
+    // Record first so an event racing with the rebind is handled by either.
+    let old = BOUND[port as usize].swap(vcpu, Ordering::SeqCst);
+    // SAFETY: EVTCHNOP_bind_vcpu takes an `evtchn_bind_vcpu`.
+    if let Err(e) = unsafe { event_channel_op(evtchnop::BIND_VCPU, &mut a) } {
+        BOUND[port as usize].store(old, Ordering::SeqCst);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The vCPU `port` is bound to (as far as we know).
+pub fn bound_vcpu(port: Port) -> u32 {
+    BOUND[port as usize % NR_PORTS].load(Ordering::Relaxed)
+}
+
+/// Installs (or with `None` removes) the handler of `port`.
+pub fn set_handler(port: Port, handler: Option<Handler>) -> Result<(), XenError> {
+    let p = check_port(port)?;
+    HANDLERS[p].store(handler.map_or(0, |h| h as usize), Ordering::SeqCst);
+    Ok(())
+}
+
+/// `EVTCHNOP_send`.
+pub fn send(port: Port) -> Result<(), XenError> {
+    let mut a = evtchn_send { port };
+    // SAFETY: EVTCHNOP_send takes an `evtchn_send`.
+    unsafe { event_channel_op(evtchnop::SEND, &mut a) }.map(drop)
+}
+
+/// Masks `port`.
+pub fn mask(port: Port) -> Result<(), XenError> {
+    let p = check_port(port)?;
+    mask_word(p / 64).fetch_or(1 << (p % 64), Ordering::SeqCst);
+    Ok(())
+}
+
+/// Unmasks `port`; if it is pending, Xen re-raises it on its vCPU
+/// (`EVTCHNOP_unmask`).
+pub fn unmask(port: Port) -> Result<(), XenError> {
+    let p = check_port(port)?;
+    mask_word(p / 64).fetch_and(!(1 << (p % 64)), Ordering::SeqCst);
+    if pending_word(p / 64).load(Ordering::SeqCst) & (1 << (p % 64)) != 0 {
+        let mut a = evtchn_unmask { port };
+        // SAFETY: EVTCHNOP_unmask takes an `evtchn_unmask`.
+        unsafe { event_channel_op(evtchnop::UNMASK, &mut a) }?;
+    }
+    Ok(())
+}
+
+/// Clears a pending event without running its handler.
+pub fn clear(port: Port) -> Result<(), XenError> {
+    let p = check_port(port)?;
+    pending_word(p / 64).fetch_and(!(1 << (p % 64)), Ordering::SeqCst);
+    Ok(())
+}
+
+/// `EVTCHNOP_close` (also removes the handler).
+pub fn close(port: Port) -> Result<(), XenError> {
+    let p = check_port(port)?;
+    let _ = mask(port);
+    HANDLERS[p].store(0, Ordering::SeqCst);
+    let mut a = evtchn_close { port };
+    // SAFETY: EVTCHNOP_close takes an `evtchn_close`.
+    unsafe { event_channel_op(evtchnop::CLOSE, &mut a) }.map(drop)
+}
+
+/// Events that arrived with no handler installed.
+pub fn unhandled() -> u64 {
+    UNHANDLED.load(Ordering::Relaxed)
+}
+
+/// The upcall, from the interrupt vector (interrupts off).
+pub fn upcall() {
+    let cpu = percpu::this_cpu();
+    let me = cpu.id.load(Ordering::Relaxed);
+    cpu.upcalls.fetch_add(1, Ordering::Relaxed);
+    let vi = super::xen::this_vcpu_info();
+    if vi.is_null() {
+        return;
+    }
+    // SAFETY: our registered vcpu_info; Xen sets these fields atomically.
+    let (pending, sel) = unsafe {
+        (
+            core::sync::atomic::AtomicU8::from_ptr(core::ptr::addr_of_mut!(
+                (*vi).evtchn_upcall_pending
+            )),
+            AtomicU64::from_ptr(core::ptr::addr_of_mut!((*vi).evtchn_pending_sel)),
+        )
+    };
+    loop {
+        pending.store(0, Ordering::SeqCst);
+        let mut words = sel.swap(0, Ordering::SeqCst);
+        while words != 0 {
+            let w = words.trailing_zeros() as usize;
+            words &= words - 1;
+            let mut bits =
+                pending_word(w).load(Ordering::SeqCst) & !mask_word(w).load(Ordering::SeqCst);
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let port = w * 64 + b;
+                if BOUND[port].load(Ordering::Relaxed) != me {
+                    continue;
+                }
+                pending_word(w).fetch_and(!(1 << b), Ordering::SeqCst);
+                match HANDLERS[port].load(Ordering::SeqCst) {
+                    0 => {
+                        UNHANDLED.fetch_add(1, Ordering::Relaxed);
+                    }
+                    h => {
+                        // SAFETY: only `Handler` values are stored in HANDLERS.
+                        let f: Handler = unsafe { core::mem::transmute::<usize, Handler>(h) };
+                        cpu.events.fetch_add(1, Ordering::Relaxed);
+                        f(port as Port);
+                    }
+                }
+            }
+        }
+        if pending.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Time: monotonic Xen system time from this vCPU's `vcpu_time_info`, and
+//! one-shot timers (`VCPUOP_set_singleshot_timer` + per-vCPU `VIRQ_TIMER`).
+
+use core::sync::atomic::{fence, Ordering};
+
+use crate::xen::{scale_tsc_delta, vcpuop, VcpuSetSingleshotTimer, XenError, VIRQ_TIMER};
+
+use super::{evtchn, hypercall, percpu, sched};
+
+/// A timer callback, run in the timer VIRQ handler with the current time.
+pub type TimerCallback = fn(u64);
+
+/// Nanoseconds of Xen system time (monotonic, since host boot). 0 before the
+/// running vCPU's `vcpu_info` is registered.
+pub fn now_ns() -> u64 {
+    let vi = super::xen::this_vcpu_info();
+    if vi.is_null() {
+        return 0;
+    }
+    // SAFETY: our registered vcpu_info; fields read volatile, version-checked
+    // as the vcpu_time_info protocol prescribes (odd = update in progress).
+    unsafe {
+        let t = core::ptr::addr_of!((*vi).time);
+        loop {
+            let v1 = core::ptr::addr_of!((*t).version).read_volatile();
+            fence(Ordering::Acquire);
+            let tsc_ts = core::ptr::addr_of!((*t).tsc_timestamp).read_volatile();
+            let sys = core::ptr::addr_of!((*t).system_time).read_volatile();
+            let mul = core::ptr::addr_of!((*t).tsc_to_system_mul).read_volatile();
+            let shift = core::ptr::addr_of!((*t).tsc_shift).read_volatile();
+            let tsc = core::arch::x86_64::_rdtsc();
+            fence(Ordering::Acquire);
+            let v2 = core::ptr::addr_of!((*t).version).read_volatile();
+            if v1 & 1 == 0 && v1 == v2 {
+                return sys.wrapping_add(scale_tsc_delta(tsc.wrapping_sub(tsc_ts), mul, shift));
+            }
+        }
+    }
+}
+
+fn on_timer(_port: crate::xen::Port) {
+    let cpu = percpu::this_cpu();
+    cpu.timer_fires.fetch_add(1, Ordering::Relaxed);
+    let cb = cpu.timer_callback.load(Ordering::Acquire);
+    if cb != 0 {
+        // SAFETY: only `TimerCallback` values are stored there.
+        let f: TimerCallback = unsafe { core::mem::transmute::<usize, TimerCallback>(cb) };
+        f(now_ns());
+    }
+}
+
+/// Per-vCPU timer setup, run on the vCPU itself: stops Xen's periodic timer,
+/// binds `VIRQ_TIMER` to this vCPU.
+pub fn init_this_vcpu() -> Result<(), XenError> {
+    let me = percpu::current_vcpu();
+    // SAFETY: VCPUOP_stop_periodic_timer takes no argument.
+    let _ = unsafe { hypercall::vcpu_op::<u8>(vcpuop::STOP_PERIODIC_TIMER, me, core::ptr::null_mut()) };
+    let port = evtchn::bind_virq(VIRQ_TIMER, me)?;
+    evtchn::set_handler(port, Some(on_timer))?;
+    percpu::this_cpu().timer_port.store(port, Ordering::Relaxed);
+    evtchn::unmask(port)
+}
+
+/// Arms this vCPU's one-shot timer for absolute system time `deadline_ns`
+/// (a deadline in the past fires at once).
+pub fn set_timer(deadline_ns: u64) -> Result<(), XenError> {
+    let mut t = VcpuSetSingleshotTimer {
+        timeout_abs_ns: deadline_ns,
+        flags: 0,
+    };
+    // SAFETY: VCPUOP_set_singleshot_timer takes a `vcpu_set_singleshot_timer`
+    // and must be issued by the vCPU itself, which it is.
+    unsafe { hypercall::vcpu_op(vcpuop::SET_SINGLESHOT_TIMER, percpu::current_vcpu(), &mut t) }
+        .map(drop)
+}
+
+/// Cancels this vCPU's one-shot timer.
+pub fn stop_timer() -> Result<(), XenError> {
+    // SAFETY: VCPUOP_stop_singleshot_timer takes no argument.
+    unsafe {
+        hypercall::vcpu_op::<u8>(
+            vcpuop::STOP_SINGLESHOT_TIMER,
+            percpu::current_vcpu(),
+            core::ptr::null_mut(),
+        )
+    }
+    .map(drop)
+}
+
+/// Sets (or clears) this vCPU's timer callback.
+pub fn set_callback(cb: Option<TimerCallback>) {
+    percpu::this_cpu()
+        .timer_callback
+        .store(cb.map_or(0, |f| f as usize), Ordering::Release);
+}
+
+/// Timer interrupts taken by this vCPU so far.
+pub fn fires() -> u64 {
+    percpu::this_cpu().timer_fires.load(Ordering::Relaxed)
+}
+
+/// Blocks this vCPU until system time `deadline_ns` (other events are
+/// serviced meanwhile).
+pub fn sleep_until(deadline_ns: u64) {
+    if set_timer(deadline_ns).is_err() {
+        while now_ns() < deadline_ns {
+            sched::yield_now();
+        }
+        return;
+    }
+    sched::wait_until(|| now_ns() >= deadline_ns);
+}
+
+/// Blocks this vCPU for `ns` nanoseconds.
+pub fn sleep_ns(ns: u64) {
+    sleep_until(now_ns().saturating_add(ns));
+}
