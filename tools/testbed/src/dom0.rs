@@ -87,10 +87,12 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mkdir -p /dev/pts /dev/shm /run /tmp /var/log/xen/console /var/lib/xen /var/run /root
+mkdir -p /dev/pts /dev/shm /run /tmp /var/log/xen/console /var/lib/xen /root
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
-mkdir -p /run/xen /run/xenstored
+# libxl keeps its locks under /var/run/xen: one run directory, as on Debian.
+ln -sfn /run /var/run
+mkdir -p /run/xen /run/xenstored /run/lock
 echo "bed: dom0 userspace at $(cut -d' ' -f1 /proc/uptime)s"
 for m in xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc; do
     insmod /modules/$m.ko || echo "bed: insmod $m failed"

@@ -28,7 +28,7 @@ kept under target/bed/runs.
 ";
 
 /// Our PVH kernels, by package name.
-const KERNELS: &[&str] = &["stubdom"];
+const KERNELS: &[&str] = &["stubdom", "guest"];
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -127,7 +127,10 @@ fn demo(layout: &Layout) -> anyhow::Result<()> {
     run.assert_ok();
     match run.shutdown_reason("stub") {
         Some(0) => println!("stub powered off cleanly; logs: {}", run.log_dir.display()),
-        other => bail!("stub shut down with reason {other:?}; logs: {}", run.log_dir.display()),
+        other => bail!(
+            "stub shut down with reason {other:?}; logs: {}",
+            run.log_dir.display()
+        ),
     }
     Ok(())
 }
