@@ -241,10 +241,7 @@ pub fn parse_number(s: &str) -> Option<u64> {
         b'g' | b'G' => (&s[..s.len() - 1], 30),
         _ => (s, 0),
     };
-    let n = if let Some(hex) = body
-        .strip_prefix("0x")
-        .or_else(|| body.strip_prefix("0X"))
-    {
+    let n = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
         if hex.is_empty() || hex.starts_with('+') {
             return None;
         }
@@ -320,7 +317,9 @@ mod tests {
         let c = Cmdline::new("crash=panic");
         assert_eq!(c.choice("crash", "none", &["panic", "fault"]), Ok("panic"));
         assert_eq!(c.choice("other", "none", &["a"]), Ok("none"));
-        assert!(Cmdline::new("crash=x").choice("crash", "n", &["a"]).is_err());
+        assert!(Cmdline::new("crash=x")
+            .choice("crash", "n", &["a"])
+            .is_err());
         assert!(Cmdline::from_bytes(b"ok=1").is_ok());
         assert_eq!(
             Cmdline::from_bytes(&[0xff, 0xfe]).unwrap_err().kind,

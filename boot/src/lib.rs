@@ -23,9 +23,9 @@ mod runtime;
 pub use startinfo::BootInfo;
 
 #[cfg(target_os = "none")]
-pub use arch::x86_64::{evtchn, gdt, heap, hypercall, idt, paging, percpu, sched, smp, time};
-#[cfg(target_os = "none")]
 pub use arch::x86_64::percpu::{current_vcpu, PerVcpu, MAX_VCPUS};
+#[cfg(target_os = "none")]
+pub use arch::x86_64::{evtchn, gdt, heap, hypercall, idt, paging, percpu, sched, smp, time};
 #[cfg(target_os = "none")]
 pub use runtime::{
     alloc_gfns, alloc_ram_frames, boot_info, boot_time_ns, config_error, free_gfns, free_ram,

@@ -54,7 +54,10 @@ impl Range {
 
     /// The largest page-aligned sub-range.
     pub const fn page_inner(&self) -> Range {
-        Range::new(align_up(self.start, PAGE_SIZE), align_down(self.end, PAGE_SIZE))
+        Range::new(
+            align_up(self.start, PAGE_SIZE),
+            align_down(self.end, PAGE_SIZE),
+        )
     }
 }
 
@@ -68,7 +71,7 @@ impl fmt::Display for Range {
 pub const fn align_up(x: u64, align: u64) -> u64 {
     match x.checked_add(align - 1) {
         Some(v) => v & !(align - 1),
-        None => u64::MAX & !(align - 1),
+        None => !(align - 1),
     }
 }
 
@@ -356,9 +359,16 @@ mod tests {
     fn alloc_first_fit_aligned() {
         let mut s = set(&[(0x1000, 0x3000), (0x10000, 0x20000)]);
         assert_eq!(s.alloc(0x1000, 0x1000), Some(0x1000));
-        assert_eq!(s.alloc(0x2000, 0x1000), Some(0x10000), "first range too small");
+        assert_eq!(
+            s.alloc(0x2000, 0x1000),
+            Some(0x10000),
+            "first range too small"
+        );
         assert_eq!(s.alloc(0x1000, 0x8000), Some(0x18000));
-        assert_eq!(v(&s), [(0x2000, 0x3000), (0x12000, 0x18000), (0x19000, 0x20000)]);
+        assert_eq!(
+            v(&s),
+            [(0x2000, 0x3000), (0x12000, 0x18000), (0x19000, 0x20000)]
+        );
         assert_eq!(s.alloc(0x100000, 0x1000), None);
         assert_eq!(s.alloc(0, 0x1000), None);
         assert_eq!(s.alloc(1, 3), None, "alignment must be a power of two");

@@ -89,7 +89,9 @@ pub extern "C" fn boot_main(si_paddr: u32) -> ! {
         let size = (largest / 4 * 3).min(256 << 20) & !(PAGE_SIZE - 1);
         match ram.alloc(size, PAGE_SIZE) {
             Some(s) if size >= (1 << 20) => (s, size),
-            _ => fatal(format_args!("not enough RAM for a heap ({largest:#x} bytes free)")),
+            _ => fatal(format_args!(
+                "not enough RAM for a heap ({largest:#x} bytes free)"
+            )),
         }
     };
     // SAFETY: taken out of the free RAM set above, identity mapped.

@@ -13,8 +13,8 @@
 
 use crate::cmdline::MAX_CMDLINE;
 use crate::memory::{align_up, Range, PAGE_SIZE};
-pub use pvh::start_info::reader::{IdentityMap, MemMap};
 use pvh::start_info::reader::StartInfoReader;
+pub use pvh::start_info::reader::{IdentityMap, MemMap};
 pub use pvh::start_info::{MemmapTableEntry, MemmapType, ModlistEntry, StartInfo};
 
 /// Memory-map entries kept.
@@ -103,8 +103,8 @@ impl BootInfo<'static> {
     /// it and all memory it refers to readable for `'static`.
     pub unsafe fn parse<M: MemMap>(paddr: u32, map: M) -> Result<Self, StartInfoError> {
         // SAFETY: forwarded from our caller.
-        let reader = unsafe { StartInfoReader::from_paddr(paddr, &map) }
-            .ok_or(StartInfoError::BadMagic)?;
+        let reader =
+            unsafe { StartInfoReader::from_paddr(paddr, &map) }.ok_or(StartInfoError::BadMagic)?;
         let raw = reader.raw();
         let mut end = u64::from(paddr) + core::mem::size_of::<StartInfo>() as u64;
 
@@ -210,7 +210,10 @@ mod tests {
     struct Fake(&'static mut [u8]);
     impl MemMap for &'static Fake {
         fn ptr(&self, paddr: usize, layout: Layout) -> *const u8 {
-            if paddr.checked_add(layout.size()).is_none_or(|e| e > self.0.len()) {
+            if paddr
+                .checked_add(layout.size())
+                .is_none_or(|e| e > self.0.len())
+            {
                 return core::ptr::null();
             }
             self.0[paddr..].as_ptr()
@@ -249,9 +252,24 @@ mod tests {
         buf[0x3100..0x3104].copy_from_slice(b"pol\0");
         buf[0x8000..0x8005].copy_from_slice(b"hello");
         let mm = [
-            MemmapTableEntry { addr: 0, size: 0x200_0000, ty: 1, reserved: 0 },
-            MemmapTableEntry { addr: 0xfc00_0000, size: 0x100_0000, ty: 2, reserved: 0 },
-            MemmapTableEntry { addr: 0xfeff_8000, size: 0x8000, ty: 99, reserved: 0 },
+            MemmapTableEntry {
+                addr: 0,
+                size: 0x200_0000,
+                ty: 1,
+                reserved: 0,
+            },
+            MemmapTableEntry {
+                addr: 0xfc00_0000,
+                size: 0x100_0000,
+                ty: 2,
+                reserved: 0,
+            },
+            MemmapTableEntry {
+                addr: 0xfeff_8000,
+                size: 0x8000,
+                ty: 99,
+                reserved: 0,
+            },
         ];
         put(buf, 0x6000, mm);
         Box::leak(Box::new(Fake(buf)))
@@ -283,11 +301,20 @@ mod tests {
         f.0[0x1004] = 0; // version 0: no memory map
         let f: &'static Fake = f;
         // SAFETY: the fake memory lives forever.
-        assert_eq!(unsafe { BootInfo::parse(0x1008, f) }.unwrap_err(), StartInfoError::BadMagic);
+        assert_eq!(
+            unsafe { BootInfo::parse(0x1008, f) }.unwrap_err(),
+            StartInfoError::BadMagic
+        );
         // SAFETY: as above.
-        assert_eq!(unsafe { BootInfo::parse(0, f) }.unwrap_err(), StartInfoError::BadMagic);
+        assert_eq!(
+            unsafe { BootInfo::parse(0, f) }.unwrap_err(),
+            StartInfoError::BadMagic
+        );
         // SAFETY: as above.
-        assert_eq!(unsafe { BootInfo::parse(0x1000, f) }.unwrap_err(), StartInfoError::NoMemmap);
+        assert_eq!(
+            unsafe { BootInfo::parse(0x1000, f) }.unwrap_err(),
+            StartInfoError::NoMemmap
+        );
     }
 
     #[test]

@@ -324,6 +324,9 @@ mod tests {
         assert_eq!(scale_tsc_delta(2_000, 1 << 31, 1), 2_000);
         assert_eq!(scale_tsc_delta(2_000, 1 << 31, -1), 500);
         // No overflow for large deltas.
-        assert_eq!(scale_tsc_delta(1 << 40, u32::MAX, 0), ((1u128 << 40) * u32::MAX as u128 >> 32) as u64);
+        assert_eq!(
+            scale_tsc_delta(1 << 40, u32::MAX, 0),
+            (((1u128 << 40) * u32::MAX as u128) >> 32) as u64
+        );
     }
 }

@@ -185,7 +185,9 @@ fn selftest(cfg: &Config) -> bool {
         }
         for round in 1..=cfg.ipi_rounds {
             let _ = evtchn::send(port);
-            if !wait_for(1_000_000_000, || IPI_GOT.of(id).load(Ordering::SeqCst) >= round) {
+            if !wait_for(1_000_000_000, || {
+                IPI_GOT.of(id).load(Ordering::SeqCst) >= round
+            }) {
                 break;
             }
         }
@@ -213,7 +215,9 @@ fn selftest(cfg: &Config) -> bool {
         match res {
             Ok((a, b)) => {
                 let _ = evtchn::send(b);
-                let got = wait_for(1_000_000_000, || LOOP_GOT.of(id).load(Ordering::SeqCst) >= 1);
+                let got = wait_for(1_000_000_000, || {
+                    LOOP_GOT.of(id).load(Ordering::SeqCst) >= 1
+                });
                 ok &= got;
                 println!(
                     "bindvcpu: port {a} -> vcpu {id} {}",
@@ -256,7 +260,9 @@ fn selftest(cfg: &Config) -> bool {
             if at < deadline {
                 EARLY.fetch_add(1, Ordering::SeqCst);
             }
-            MAX_LATE.get().fetch_max(at.saturating_sub(deadline), Ordering::SeqCst);
+            MAX_LATE
+                .get()
+                .fetch_max(at.saturating_sub(deadline), Ordering::SeqCst);
         }
         time::set_callback(None);
     });

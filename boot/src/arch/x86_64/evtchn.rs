@@ -44,12 +44,18 @@ fn word(array: *mut u64, idx: usize) -> &'static AtomicU64 {
 
 fn pending_word(w: usize) -> &'static AtomicU64 {
     // SAFETY: address of a field of the shared_info page.
-    word(unsafe { core::ptr::addr_of_mut!((*shared()).evtchn_pending) }.cast(), w)
+    word(
+        unsafe { core::ptr::addr_of_mut!((*shared()).evtchn_pending) }.cast(),
+        w,
+    )
 }
 
 fn mask_word(w: usize) -> &'static AtomicU64 {
     // SAFETY: address of a field of the shared_info page.
-    word(unsafe { core::ptr::addr_of_mut!((*shared()).evtchn_mask) }.cast(), w)
+    word(
+        unsafe { core::ptr::addr_of_mut!((*shared()).evtchn_mask) }.cast(),
+        w,
+    )
 }
 
 fn check_port(port: Port) -> Result<usize, XenError> {
@@ -79,7 +85,11 @@ fn bound(port: Port, vcpu: u32) -> Port {
 
 /// `EVTCHNOP_bind_virq`: a VIRQ delivered to `vcpu`.
 pub fn bind_virq(virq: u32, vcpu: u32) -> Result<Port, XenError> {
-    let mut a = evtchn_bind_virq { virq, vcpu, port: 0 };
+    let mut a = evtchn_bind_virq {
+        virq,
+        vcpu,
+        port: 0,
+    };
     // SAFETY: EVTCHNOP_bind_virq takes an `evtchn_bind_virq`.
     unsafe { event_channel_op(evtchnop::BIND_VIRQ, &mut a) }?;
     Ok(bound(a.port, vcpu))

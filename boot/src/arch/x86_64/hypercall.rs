@@ -164,8 +164,12 @@ pub unsafe fn hypercall(op: u32, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) ->
 /// to `u64`.
 #[macro_export]
 macro_rules! hypercall {
-    ($op:expr) => { $crate::hypercall::hypercall($op, 0, 0, 0, 0, 0) };
-    ($op:expr, $a1:expr) => { $crate::hypercall::hypercall($op, $a1 as u64, 0, 0, 0, 0) };
+    ($op:expr) => {
+        $crate::hypercall::hypercall($op, 0, 0, 0, 0, 0)
+    };
+    ($op:expr, $a1:expr) => {
+        $crate::hypercall::hypercall($op, $a1 as u64, 0, 0, 0, 0)
+    };
     ($op:expr, $a1:expr, $a2:expr) => {
         $crate::hypercall::hypercall($op, $a1 as u64, $a2 as u64, 0, 0, 0)
     };
@@ -176,7 +180,9 @@ macro_rules! hypercall {
         $crate::hypercall::hypercall($op, $a1 as u64, $a2 as u64, $a3 as u64, $a4 as u64, 0)
     };
     ($op:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr, $a5:expr) => {
-        $crate::hypercall::hypercall($op, $a1 as u64, $a2 as u64, $a3 as u64, $a4 as u64, $a5 as u64)
+        $crate::hypercall::hypercall(
+            $op, $a1 as u64, $a2 as u64, $a3 as u64, $a4 as u64, $a5 as u64,
+        )
     };
 }
 

@@ -79,7 +79,10 @@ fn start_one(id: u32) -> Result<(), XenError> {
     super::xen::register_vcpu_info(id)?;
     let stack = vec![0u8; AP_STACK_SIZE].leak();
     let top = (stack.as_ptr_range().end as u64) & !15;
-    let cr3 = x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
+    let cr3 = x86_64::registers::control::Cr3::read_raw()
+        .0
+        .start_address()
+        .as_u64();
     let mut ctx = VcpuHvmContext {
         mode: VCPU_HVM_MODE_64B,
         pad: 0,
@@ -90,7 +93,7 @@ fn start_one(id: u32) -> Result<(), XenError> {
             rflags: 0x2,
             cr0: 0x8001_0033, // PG | WP | NE | ET | MP | PE
             cr3,
-            cr4: 0x20, // PAE
+            cr4: 0x20,   // PAE
             efer: 0x500, // LMA | LME
             ..Default::default()
         },

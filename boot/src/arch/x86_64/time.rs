@@ -54,7 +54,8 @@ fn on_timer(_port: crate::xen::Port) {
 pub fn init_this_vcpu() -> Result<(), XenError> {
     let me = percpu::current_vcpu();
     // SAFETY: VCPUOP_stop_periodic_timer takes no argument.
-    let _ = unsafe { hypercall::vcpu_op::<u8>(vcpuop::STOP_PERIODIC_TIMER, me, core::ptr::null_mut()) };
+    let _ =
+        unsafe { hypercall::vcpu_op::<u8>(vcpuop::STOP_PERIODIC_TIMER, me, core::ptr::null_mut()) };
     let port = evtchn::bind_virq(VIRQ_TIMER, me)?;
     evtchn::set_handler(port, Some(on_timer))?;
     percpu::this_cpu().timer_port.store(port, Ordering::Relaxed);

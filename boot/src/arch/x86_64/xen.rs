@@ -6,8 +6,8 @@
 use core::sync::atomic::Ordering;
 
 use crate::xen::{
-    hvm, shared_info, vcpu_info, vcpuop, xenmem, VcpuRegisterVcpuInfo, XenAddToPhysmap,
-    XenError, XenHvmParam, DOMID_SELF,
+    hvm, shared_info, vcpu_info, vcpuop, xenmem, VcpuRegisterVcpuInfo, XenAddToPhysmap, XenError,
+    XenHvmParam, DOMID_SELF,
 };
 
 use super::hypercall;
