@@ -50,6 +50,14 @@ pub fn kernel(package: &str) -> PathBuf {
     testbed::kernels::build_ours(&layout, package).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
+/// Builds one of our dom0 programs (a host binary of this workspace, linked
+/// against Debian's Xen libraries, which dom0 carries) and returns its path.
+pub fn dom0_tool(package: &str) -> PathBuf {
+    let layout = layout();
+    let _lock = layout.lock("build").expect("build lock");
+    testbed::kernels::build_host_tool(&layout, package).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
 /// Debian's Linux as a PVH guest whose init prints
 /// [`testbed::kernels::LINUX_GUEST_MARKER`] and powers off.
 pub fn linux_guest() -> LinuxGuest {

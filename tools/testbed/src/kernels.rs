@@ -16,25 +16,31 @@ pub const TARGET: &str = "x86_64-unknown-none";
 
 /// Builds one of our kernels (a workspace package) and returns its ELF.
 pub fn build_ours(layout: &Layout, package: &str) -> anyhow::Result<PathBuf> {
-    let log = layout.dir("logs")?.join(format!("kernel-{package}.log"));
+    cargo_build(layout, package, Some(TARGET))
+}
+
+/// Builds one of our dom0 programs (a host binary) and returns it.
+pub fn build_host_tool(layout: &Layout, package: &str) -> anyhow::Result<PathBuf> {
+    cargo_build(layout, package, None)
+}
+
+fn cargo_build(layout: &Layout, package: &str, target: Option<&str>) -> anyhow::Result<PathBuf> {
+    let log = layout.dir("logs")?.join(format!("build-{package}.log"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    cmd::run_logged(
-        Command::new(cargo)
-            .args(["build", "--release", "--target", TARGET, "-p", package])
-            .current_dir(&layout.root),
-        &log,
-    )
-    .with_context(|| format!("building kernel {package}"))?;
-    let elf = layout
-        .root
-        .join("target")
-        .join(TARGET)
-        .join("release")
-        .join(package);
-    if !elf.exists() {
-        bail!("cargo left no {}", elf.display());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "-p", package])
+        .current_dir(&layout.root);
+    let mut out = layout.root.join("target");
+    if let Some(t) = target {
+        cmd.args(["--target", t]);
+        out.push(t);
     }
-    Ok(elf)
+    cmd::run_logged(&mut cmd, &log).with_context(|| format!("building {package}"))?;
+    let bin = out.join("release").join(package);
+    if !bin.exists() {
+        bail!("cargo left no {}", bin.display());
+    }
+    Ok(bin)
 }
 
 /// Debian's kernel as a PVH guest, with a busybox initramfs whose init prints
