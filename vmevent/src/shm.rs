@@ -24,8 +24,13 @@ use core::sync::atomic::{AtomicU32, Ordering};
 pub trait SlotMem {
     fn load_state(&self, order: Ordering) -> u32;
     fn store_state(&self, v: u32, order: Ordering);
-    /// `compare_exchange(current, new)` with release on success.
-    fn publish_state(&self, current: u32, new: u32) -> Result<u32, u32>;
+    fn compare_exchange_state(
+        &self,
+        current: u32,
+        new: u32,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u32, u32>;
     fn read_event(&self) -> VmEventSt;
     fn write_event(&self, ev: &VmEventSt);
 }
@@ -105,9 +110,14 @@ impl SlotMem for SlotPtr {
         self.state().store(v, order)
     }
     #[inline]
-    fn publish_state(&self, current: u32, new: u32) -> Result<u32, u32> {
-        self.state()
-            .compare_exchange(current, new, Ordering::Release, Ordering::Relaxed)
+    fn compare_exchange_state(
+        &self,
+        current: u32,
+        new: u32,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u32, u32> {
+        self.state().compare_exchange(current, new, success, failure)
     }
     #[inline]
     fn read_event(&self) -> VmEventSt {

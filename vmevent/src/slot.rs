@@ -135,7 +135,13 @@ impl SlotConsumer {
         rsp.flags |= VmEventFlags::VCPU_PAUSED.bits();
 
         slot.write_event(&rsp);
-        match slot.publish_state(VM_EVENT_SLOT_SUBMIT, VM_EVENT_SLOT_FINISH) {
+        // Release: the response bytes are visible before FINISH is.
+        match slot.compare_exchange_state(
+            VM_EVENT_SLOT_SUBMIT,
+            VM_EVENT_SLOT_FINISH,
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => {
                 match outcome {
                     SlotPoll::Answered => self.stats.answered += 1,
