@@ -2,7 +2,10 @@
 //!
 //! ```text
 //! vmi-consumer <domid> [--ring | --channels] [--cpuid] [--guest-request]
-//!              [--ring-frames R] [--seconds N]
+//!              [--guest-request-async] [--ring-frames R] [--seconds N]
+//!              [--async-stall N] [--hostile MODE]
+//! vmi-consumer <domid> --disable
+//! vmi-consumer <domid> --cycles N
 //! ```
 //!
 //! `--channels` (default) uses our Xen patch: `ENABLE_CHANNELS`, the
@@ -13,6 +16,14 @@
 //! the instruction) and guest requests with a plain unpause, and prints one
 //! `consumer:` line per target vCPU with its counts when it stops (SIGINT,
 //! SIGTERM, or after `--seconds`).
+//!
+//! Test modes (they exist to prove Xen survives a bad consumer):
+//! `--async-stall N` leaves the async ring alone for N seconds so Xen must
+//! drop; `--hostile garbage|vcpu|version|flood` answers wrongly (state words
+//! that are no state, responses naming another vCPU, a bad interface
+//! version, a storm of notifications); `--disable` only disables the
+//! channels (after a consumer was killed); `--cycles N` enables, maps,
+//! unmaps and disables N times.
 
 mod xen;
 
@@ -20,10 +31,11 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use vmevent::abi::channels::{VM_EVENT_SLOT_FINISH, VM_EVENT_SLOT_SUBMIT};
 use vmevent::abi::domctl::{XenDomctl, XEN_DOMCTL_VM_EVENT_OP_MONITOR, XEN_VM_EVENT_DISABLE};
 use vmevent::abi::memory::XENMEM_RESOURCE_VM_EVENT;
 use vmevent::abi::vm_event::{VM_EVENT_REASON_CPUID, VM_EVENT_REASON_GUEST_REQUEST};
-use vmevent::shm::{AsyncRingPtr, SlotArea, StockRingPtr};
+use vmevent::shm::{AsyncRingPtr, SlotArea, SlotMem, SlotPtr, StockRingPtr};
 use vmevent::{AsyncRingConsumer, ResponseBuilder, SlotConsumer, SlotPoll, StockRingConsumer};
 use vmevent::{VmEventRequest, VmEventResponse};
 
@@ -37,6 +49,20 @@ extern "C" fn on_signal(_: libc::c_int) {
 enum Mode {
     Ring,
     Channels,
+    Disable,
+    Cycles(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hostile {
+    /// State words that are no state.
+    Garbage,
+    /// Responses that name another vCPU.
+    Vcpu,
+    /// Responses with a bad interface version.
+    Version,
+    /// A notification storm on every port, with honest answers.
+    Flood,
 }
 
 struct Options {
@@ -44,8 +70,11 @@ struct Options {
     mode: Mode,
     cpuid: bool,
     guest_request: bool,
+    guest_request_async: bool,
     ring_frames: u32,
     seconds: Option<u64>,
+    async_stall: u64,
+    hostile: Option<Hostile>,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -60,8 +89,11 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         mode: Mode::Channels,
         cpuid: false,
         guest_request: false,
+        guest_request_async: false,
         ring_frames: 1,
         seconds: None,
+        async_stall: 0,
+        hostile: None,
     };
     while let Some(a) = it.next() {
         let mut num = |name: &str| -> Result<u64, String> {
@@ -74,21 +106,42 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--channels" => o.mode = Mode::Channels,
             "--cpuid" => o.cpuid = true,
             "--guest-request" => o.guest_request = true,
+            "--guest-request-async" => {
+                o.guest_request = true;
+                o.guest_request_async = true;
+            }
+            "--async-stall" => o.async_stall = num("--async-stall")?,
+            "--disable" => o.mode = Mode::Disable,
+            "--cycles" => o.mode = Mode::Cycles(num("--cycles")? as u32),
+            "--hostile" => {
+                o.hostile = Some(match it.next().map(String::as_str) {
+                    Some("garbage") => Hostile::Garbage,
+                    Some("vcpu") => Hostile::Vcpu,
+                    Some("version") => Hostile::Version,
+                    Some("flood") => Hostile::Flood,
+                    _ => return Err("--hostile takes garbage, vcpu, version or flood".into()),
+                })
+            }
             "--ring-frames" => o.ring_frames = num("--ring-frames")? as u32,
             "--seconds" => o.seconds = Some(num("--seconds")?),
             other => return Err(format!("unknown option {other}")),
         }
     }
-    if !o.cpuid && !o.guest_request {
+    let serving = matches!(o.mode, Mode::Ring | Mode::Channels);
+    if serving && !o.cpuid && !o.guest_request {
         return Err("nothing to monitor: give --cpuid and/or --guest-request".into());
     }
     Ok(o)
 }
 
+/// CPUID leaves counted one by one (the test guest's leaves are in here).
+const COUNTED_LEAVES: [u32; 4] = [0x6, 0xa, 0x8000_0007, 0x4000_0100];
+
 /// Per-vCPU counters, printed at the end.
 #[derive(Default)]
 struct Counts {
     cpuid: AtomicU64,
+    by_leaf: [AtomicU64; COUNTED_LEAVES.len()],
     guest_request: AtomicU64,
     other: AtomicU64,
 }
@@ -97,6 +150,10 @@ fn answer(req: &VmEventRequest, counts: &Counts) -> VmEventResponse {
     match req.reason {
         VM_EVENT_REASON_CPUID => {
             counts.cpuid.fetch_add(1, Ordering::Relaxed);
+            let leaf = req.cpuid().leaf;
+            if let Some(i) = COUNTED_LEAVES.iter().position(|l| *l == leaf) {
+                counts.by_leaf[i].fetch_add(1, Ordering::Relaxed);
+            }
             ResponseBuilder::for_request(req)
                 .cpuid(req, [None; 4])
                 .build()
@@ -121,7 +178,7 @@ fn enable_monitors(xc: &xen::Xc, o: &Options, on: bool) -> std::io::Result<()> {
         xc.monitor_cpuid(o.domid, on)?;
     }
     if o.guest_request {
-        xc.monitor_guest_request(o.domid, on)?;
+        xc.monitor_guest_request(o.domid, on, !o.guest_request_async)?;
     }
     Ok(())
 }
@@ -212,13 +269,25 @@ fn serve_channels(
                     .map_err(|e| e.to_string())?;
                 let slot = slots.slot(vcpu as u32).ok_or("no slot")?;
                 let mut consumer = SlotConsumer::new();
+                let mut tick = 0u32;
                 while running(deadline) {
+                    tick = tick.wrapping_add(1);
+                    if let Some(h) = o.hostile {
+                        hostile_step(h, &slot, vcpu as u32, n, tick, counts);
+                        let _ = ev.notify(local);
+                        if h != Hostile::Flood {
+                            let _ = ev.wait(10);
+                            continue;
+                        }
+                    }
                     match consumer.poll(&slot, vcpu as u32, |req| answer(req, counts)) {
                         SlotPoll::Answered | SlotPoll::AnsweredMalformed(_) => {
                             let _ = ev.notify(local);
                         }
                         _ => {
-                            let _ = ev.wait(100);
+                            if o.hostile.is_none() {
+                                let _ = ev.wait(100);
+                            }
                         }
                     }
                 }
@@ -233,8 +302,12 @@ fn serve_channels(
                 .bind_interdomain(o.domid, got.async_port)
                 .map_err(|e| e.to_string())?;
             let mut consumer = AsyncRingConsumer::new(*ring);
+            let stall_until = Instant::now() + Duration::from_secs(o.async_stall);
             while running(deadline) {
                 let _ = ev.wait(100);
+                if Instant::now() < stall_until {
+                    continue;
+                }
                 consumer.poll(u32::MAX, |_| {
                     async_events.fetch_add(1, Ordering::Relaxed);
                 });
@@ -265,6 +338,76 @@ fn serve_channels(
     Ok(counts)
 }
 
+/// One round of misbehaviour on a slot. Xen must ignore or count all of it
+/// and keep running; the target's vCPU may stay paused until the channels
+/// are disabled.
+fn hostile_step(h: Hostile, slot: &SlotPtr, vcpu: u32, nr_vcpus: u32, tick: u32, counts: &Counts) {
+    let state = slot.load_state(Ordering::Acquire);
+    match h {
+        Hostile::Garbage => {
+            // Anything but a state, and sometimes a FINISH over nothing.
+            let v = if tick % 3 == 0 {
+                VM_EVENT_SLOT_FINISH
+            } else {
+                0xdead_0000 | tick
+            };
+            slot.store_state(v, Ordering::Release);
+        }
+        Hostile::Vcpu | Hostile::Version if state == VM_EVENT_SLOT_SUBMIT => {
+            let req = slot.read_event();
+            let mut rsp = answer(&req, counts);
+            if h == Hostile::Vcpu {
+                rsp.vcpu_id = (vcpu + 1) % nr_vcpus.max(2);
+            } else {
+                rsp.version = 0xbad;
+            }
+            slot.write_event(&rsp);
+            slot.store_state(VM_EVENT_SLOT_FINISH, Ordering::Release);
+        }
+        _ => {}
+    }
+}
+
+fn disable(o: &Options) -> Result<Vec<Counts>, String> {
+    let dc = xen::Domctl::open().map_err(|e| e.to_string())?;
+    dc.issue(&XenDomctl::vm_event_op(
+        o.domid as u16,
+        XEN_VM_EVENT_DISABLE,
+    ))
+    .map_err(|e| format!("disabling the channels: {e}"))?;
+    println!("consumer: channels of domain {} disabled", o.domid);
+    Ok(Vec::new())
+}
+
+/// Enable, map, unmap, disable, `n` times: nothing may leak.
+fn cycles(o: &Options, n: u32) -> Result<Vec<Counts>, String> {
+    let domid = o.domid as u16;
+    let dc = xen::Domctl::open().map_err(|e| e.to_string())?;
+    for i in 0..n {
+        let en = dc
+            .issue(&XenDomctl::enable_channels(domid, o.ring_frames))
+            .map_err(|e| format!("cycle {i}: ENABLE_CHANNELS: {e}"))?
+            .vm_event_op_out()
+            .channels();
+        let frames = u64::from(o.ring_frames + en.slot_frames);
+        let res = xen::Resource::map(
+            domid,
+            u32::from(XENMEM_RESOURCE_VM_EVENT),
+            XEN_DOMCTL_VM_EVENT_OP_MONITOR,
+            frames,
+        )
+        .map_err(|e| format!("cycle {i}: {e}"))?;
+        drop(res);
+        dc.issue(&XenDomctl::vm_event_op(domid, XEN_VM_EVENT_DISABLE))
+            .map_err(|e| format!("cycle {i}: DISABLE: {e}"))?;
+    }
+    println!(
+        "consumer: {n} enable/map/unmap/disable cycles on domain {}",
+        o.domid
+    );
+    Ok(Vec::new())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let o = match parse_args(&args) {
@@ -282,13 +425,16 @@ fn main() -> ExitCode {
     let deadline = o.seconds.map(|s| Instant::now() + Duration::from_secs(s));
     let run = || -> Result<Vec<Counts>, String> {
         let xc = xen::Xc::open().map_err(|e| e.to_string())?;
+        let serve = match o.mode {
+            Mode::Ring => serve_ring,
+            Mode::Channels => serve_channels,
+            Mode::Disable => return disable(&o),
+            Mode::Cycles(n) => return cycles(&o, n),
+        };
         // Pause while setting up, so no event is missed and none waits on a
         // consumer that is not there yet.
         xc.pause(o.domid).map_err(|e| e.to_string())?;
-        let r = match o.mode {
-            Mode::Ring => serve_ring(&xc, &o, deadline),
-            Mode::Channels => serve_channels(&xc, &o, deadline),
-        };
+        let r = serve(&xc, &o, deadline);
         if r.is_err() {
             let _ = xc.unpause(o.domid);
         }
@@ -297,8 +443,12 @@ fn main() -> ExitCode {
     match run() {
         Ok(counts) => {
             for (i, c) in counts.iter().enumerate() {
+                let mut leaves = String::new();
+                for (l, n) in COUNTED_LEAVES.iter().zip(&c.by_leaf) {
+                    leaves.push_str(&format!(" leaf.{l:#x}={}", n.load(Ordering::Relaxed)));
+                }
                 println!(
-                    "consumer: vcpu={i} cpuid={} guest_request={} other={}",
+                    "consumer: vcpu={i} cpuid={} guest_request={} other={}{leaves}",
                     c.cpuid.load(Ordering::Relaxed),
                     c.guest_request.load(Ordering::Relaxed),
                     c.other.load(Ordering::Relaxed)

@@ -152,10 +152,12 @@ impl Xc {
         )
         .map(drop)
     }
-    pub fn monitor_guest_request(&self, domid: u32, on: bool) -> io::Result<()> {
+    /// `sync`: the vCPU waits for an answer (its slot); otherwise the event
+    /// goes to the async ring.
+    pub fn monitor_guest_request(&self, domid: u32, on: bool, sync: bool) -> io::Result<()> {
         // SAFETY: valid handle.
         check(
-            unsafe { xc_monitor_guest_request(self.0, domid, on, true, false) },
+            unsafe { xc_monitor_guest_request(self.0, domid, on, sync, false) },
             "monitoring guest requests",
         )
         .map(drop)
