@@ -190,11 +190,16 @@ pub fn config_error(args: core::fmt::Arguments<'_>) -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     x86_64::instructions::interrupts::disable();
-    console::emergency(format_args!(
-        "PANIC on vcpu {}: {}",
-        percpu::current_vcpu(),
-        info
-    ));
+    let vcpu = percpu::current_vcpu();
+    match info.location() {
+        Some(l) => console::emergency(format_args!(
+            "PANIC on vcpu {vcpu} at {}:{}: {}",
+            l.file(),
+            l.line(),
+            info.message()
+        )),
+        None => console::emergency(format_args!("PANIC on vcpu {vcpu}: {}", info.message())),
+    }
     if hypercall::ready() {
         sched::crash();
     }

@@ -64,12 +64,11 @@ static EARLY: AtomicU64 = AtomicU64::new(0);
 static TIMER_MISSED: AtomicU64 = AtomicU64::new(0);
 
 fn on_ipi(port: Port) {
-    let me = boot::current_vcpu();
     if IPI_PORT.get().load(Ordering::Relaxed) != port {
         WRONG_VCPU.fetch_add(1, Ordering::Relaxed);
     }
     IPI_GOT.get().fetch_add(1, Ordering::SeqCst);
-    let _ = me;
+    wake_driver();
 }
 
 fn on_loopback(port: Port) {
@@ -77,11 +76,23 @@ fn on_loopback(port: Port) {
         WRONG_VCPU.fetch_add(1, Ordering::Relaxed);
     }
     LOOP_GOT.get().fetch_add(1, Ordering::SeqCst);
+    wake_driver();
+}
+
+/// vCPU 0 drives the event tests and sleeps meanwhile: wake it.
+fn wake_driver() {
+    if boot::current_vcpu() != 0 {
+        smp::kick(0);
+    }
 }
 
 fn on_timer(now: u64) {
     FIRED_AT.get().store(now, Ordering::SeqCst);
 }
+
+/// Xen's and our extrapolated system time may differ by a little: a timer
+/// seen up to this much before its deadline counts as on time.
+const EARLY_SLACK_NS: u64 = 1_000_000;
 
 /// Waits up to `ns` for `cond`; false on timeout.
 fn wait_for(ns: u64, cond: impl Fn() -> bool) -> bool {
@@ -126,7 +137,8 @@ fn main(info: &'static BootInfo<'static>) {
     match cfg.crash {
         "panic" => panic!("deliberate panic requested on the command line"),
         "pagefault" => {
-            let p = 0xdead_0000_0000u64 as *const u64;
+            // Canonical but beyond every mapping (PDPT entry 320 is empty).
+            let p = 0x50_0000_0000u64 as *const u64;
             // SAFETY: deliberately unsound: this read must fault (unmapped).
             let v = unsafe { p.read_volatile() };
             println!("stubdom: read {v} from an unmapped address?!");
@@ -249,11 +261,12 @@ fn selftest(cfg: &Config) -> bool {
                 continue;
             }
             let give_up = deadline + 5_000_000_000;
-            sched::wait_until(|| {
-                FIRED_AT.get().load(Ordering::SeqCst) != 0 || time::now_ns() > give_up
-            });
+            // A fire recorded well before the deadline is a stale one (an
+            // earlier timer whose VIRQ was still pending): keep waiting.
+            let fired = || FIRED_AT.get().load(Ordering::SeqCst) + EARLY_SLACK_NS >= deadline;
+            sched::wait_until(|| fired() || time::now_ns() > give_up);
             let at = FIRED_AT.get().load(Ordering::SeqCst);
-            if at == 0 {
+            if !fired() {
                 TIMER_MISSED.fetch_add(1, Ordering::SeqCst);
                 continue;
             }
@@ -282,9 +295,9 @@ fn selftest(cfg: &Config) -> bool {
     }
     let missed = TIMER_MISSED.load(Ordering::SeqCst);
     let early = EARLY.load(Ordering::SeqCst);
-    let in_bound = worst <= cfg.bound_ns && missed == 0 && early == 0;
+    let in_bound = worst <= cfg.bound_ns && missed == 0;
     println!(
-        "timer: worst lateness {} us, bound {} us, missed {missed}, early {early}: {}",
+        "timer: worst lateness {} us, bound {} us, missed {missed}, early (< 1 ms) {early}: {}",
         worst / 1000,
         cfg.bound_ns / 1000,
         if in_bound { "ok" } else { "OUT OF BOUND" }

@@ -12,8 +12,40 @@ use std::sync::OnceLock;
 use nested::{Guest, Run, Scenario};
 
 const SMP: [u32; 3] = [1, 3, 4];
-/// Stated timer bound: a 10 ms one-shot fires at most this late (nested TCG).
-const TIMER_BOUND_MS: u32 = 250;
+
+/// Stated timer bound: how late a 10 ms one-shot may fire. The bed is QEMU
+/// TCG with 2 physical CPUs: with more vCPUs than that, Xen time-slices them
+/// and lateness grows with the overcommit.
+fn timer_bound_ms(vcpus: u32) -> u32 {
+    if vcpus <= 2 {
+        100
+    } else {
+        1000
+    }
+}
+
+/// `xl create -F` in the background (as the bed's own `start` does, same
+/// pid and log files, so `wait_shutdown` works), then polls the console log
+/// every 50 ms for the first line and prints `first-line t0=.. t1=..` (dom0
+/// uptime). Unlike `start` it does not need the domain to still exist when
+/// it looks, so guests that finish (or crash) within a second are fine.
+fn create(sc: Scenario, name: &str) -> Scenario {
+    sc.step(
+        &format!("create {name}"),
+        &format!(
+            "t0=$(now)
+             xl create -F /scenario/{name}.cfg > /tmp/xl-{name}.log 2>&1 &
+             echo $! > /tmp/xl-{name}.pid
+             i=0
+             while ! grep -q . /var/log/xen/console/guest-{name}.log 2>/dev/null; do
+                 i=$((i+1))
+                 if [ $i -gt 1000 ]; then echo no console line; cat /tmp/xl-{name}.log; exit 1; fi
+                 sleep 0.05
+             done
+             echo first-line t0=$t0 t1=$(now)"
+        ),
+    )
+}
 
 fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
@@ -22,27 +54,23 @@ fn run() -> &'static Run {
         let mut sc = Scenario::new("runtime");
         for n in SMP {
             let name = format!("stub{n}");
-            sc = sc
-                .guest(
-                    Guest::pvh(&name, &stub)
-                        .vcpus(n)
-                        .memory_mb(32)
-                        .cmdline(&format!("selftest timer_bound_ms={TIMER_BOUND_MS}")),
-                )
-                .step(&format!("t0 {name}"), "now")
-                .start(&name)
-                .wait_for(&name, "boot: Xen", 60)
-                .wait_shutdown(&name, 120);
+            sc = sc.guest(
+                Guest::pvh(&name, &stub)
+                    .vcpus(n)
+                    .memory_mb(32)
+                    .cmdline(&format!("selftest timer_bound_ms={}", timer_bound_ms(n))),
+            );
+            sc = create(sc, &name).wait_shutdown(&name, 120);
         }
-        let crash = |sc: Scenario, name: &str, cmdline: &str| {
-            sc.guest(Guest::pvh(name, &stub).vcpus(2).cmdline(cmdline))
-                .start(name)
-                .wait_shutdown(name, 60)
-        };
-        sc = crash(sc, "panic", "crash=panic");
-        sc = crash(sc, "fault", "crash=pagefault");
-        sc = crash(sc, "badkey", "selftest colour=red");
-        sc = crash(sc, "badvalue", "ipi_rounds=ten");
+        for (name, cmdline) in [
+            ("panic", "crash=panic"),
+            ("fault", "crash=pagefault"),
+            ("badkey", "selftest colour=red"),
+            ("badvalue", "ipi_rounds=ten"),
+        ] {
+            sc = sc.guest(Guest::pvh(name, &stub).vcpus(2).cmdline(cmdline));
+            sc = create(sc, name).wait_shutdown(name, 60);
+        }
         sc.step("list", "xl list").run()
     })
 }
@@ -57,20 +85,27 @@ fn console<'a>(run: &'a Run, guest: &str) -> &'a str {
     c
 }
 
-/// Seconds of dom0 uptime in a step's output (`... at 12.34` or a bare
-/// number).
-fn uptime(out: &str) -> Option<f64> {
-    out.split_whitespace().rev().find_map(|w| w.parse().ok())
+/// `(t0, t1)` from a `create` step's `first-line t0=.. t1=..`.
+fn first_line_times(out: &str) -> Option<(f64, f64)> {
+    let l = out.lines().find(|l| l.starts_with("first-line "))?;
+    let mut it = l
+        .split_whitespace()
+        .skip(1)
+        .map(|w| w.split_once('=').map(|(_, v)| v.parse::<f64>()));
+    let t0 = it.next()??.ok()?;
+    let t1 = it.next()??.ok()?;
+    Some((t0, t1))
 }
 
 #[test]
 fn smp_selftest_powers_off() {
     let run = run();
     eprintln!("{}", run.summary());
+    run.assert_ok();
     for n in SMP {
         let g = format!("stub{n}");
         let c = console(run, &g);
-        run.expect_in(&g, c, &format!("boot: Xen 4.17"));
+        run.expect_in(&g, c, "boot: Xen 4.17");
         run.expect_in(&g, c, &format!("{n}/{n} vCPUs online"));
         for id in 0..n {
             run.expect_in(&g, c, &format!("stubdom: vcpu {id} online"));
@@ -96,14 +131,12 @@ fn smp_selftest_powers_off() {
             run.xl_log(&g)
         );
         // Time from `xl create` to the first console line.
-        let t0 = uptime(&run.step(&format!("t0 {g}")).output);
-        let seen = uptime(&run.step(&format!("wait {g}: boot: Xen")).output);
-        if let (Some(t0), Some(seen)) = (t0, seen) {
-            eprintln!(
-                "{g}: xl create -> first console line: {:.2} s (dom0 uptime {t0:.2} -> {seen:.2}, 0.1 s polling)",
-                seen - t0
-            );
-        }
+        let (t0, t1) = first_line_times(&run.step(&format!("create {g}")).output)
+            .unwrap_or_else(|| panic!("{g}: no first-line timing"));
+        eprintln!(
+            "{g}: xl create -> first console line: {:.2} s (dom0 uptime {t0:.2} -> {t1:.2}, 50 ms polling)",
+            t1 - t0
+        );
     }
 }
 
@@ -111,12 +144,14 @@ fn smp_selftest_powers_off() {
 fn deliberate_panic_crashes_with_message() {
     let run = run();
     let c = console(run, "panic");
-    run.expect_in(
-        "panic",
-        c,
-        "PANIC on vcpu 0: panicked at stubdom/src/main.rs",
+    let line = c
+        .lines()
+        .find(|l| l.starts_with("PANIC on vcpu 0 at stubdom/src/main.rs:"))
+        .unwrap_or_else(|| panic!("no PANIC line:\n{c}"));
+    assert!(
+        line.ends_with(": deliberate panic requested on the command line"),
+        "{line}"
     );
-    run.expect_in("panic", c, "deliberate panic requested on the command line");
     assert_eq!(
         run.shutdown_reason("panic"),
         Some(3),
@@ -133,7 +168,7 @@ fn page_fault_prints_vector_rip_cr2_and_crashes() {
         .lines()
         .find(|l| l.starts_with("FATAL: exception 14 (#PF page fault)"))
         .unwrap_or_else(|| panic!("no #PF line:\n{c}"));
-    assert!(line.contains("cr2=0xdead00000000"), "{line}");
+    assert!(line.contains("cr2=0x5000000000"), "{line}");
     assert!(
         line.contains("rip=0x1") && line.contains("vcpu=0"),
         "{line}"

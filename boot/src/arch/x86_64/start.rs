@@ -80,7 +80,8 @@ pvh_start32:
     or eax, 0x80010001              /* PG | WP | PE */
     mov cr0, eax
 
-    /* Far return into the 64-bit code segment. */
+    /* Far return into the 64-bit code segment (Xen gives us no stack). */
+    mov esp, offset boot_stack_top
     push 0x08
     mov eax, offset boot_long_mode
     push eax
