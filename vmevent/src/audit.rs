@@ -170,12 +170,20 @@ impl fmt::Display for AuditJson<'_> {
         write!(f, ",\"rip\":{}", Hex(r.rip))?;
         match r.detail {
             AuditDetail::None => {}
-            AuditDetail::Ctrlreg { index, old, new } => {
-                write!(f, ",\"index\":{},\"old\":{},\"new\":{}", index, Hex(old), Hex(new))?
-            }
-            AuditDetail::Msr { msr, old, new } => {
-                write!(f, ",\"msr\":{},\"old\":{},\"new\":{}", Hex(msr), Hex(old), Hex(new))?
-            }
+            AuditDetail::Ctrlreg { index, old, new } => write!(
+                f,
+                ",\"index\":{},\"old\":{},\"new\":{}",
+                index,
+                Hex(old),
+                Hex(new)
+            )?,
+            AuditDetail::Msr { msr, old, new } => write!(
+                f,
+                ",\"msr\":{},\"old\":{},\"new\":{}",
+                Hex(msr),
+                Hex(old),
+                Hex(new)
+            )?,
             AuditDetail::Cpuid { leaf, subleaf } => write!(
                 f,
                 ",\"leaf\":{},\"subleaf\":{}",
@@ -186,9 +194,12 @@ impl fmt::Display for AuditJson<'_> {
                 write!(f, ",\"gfn\":{},\"insn_length\":{}", Hex(gfn), insn_length)?
             }
             AuditDetail::GuestRequest { rax } => write!(f, ",\"rax\":{}", Hex(rax))?,
-            AuditDetail::Debug { pending_dbg, type_ } => {
-                write!(f, ",\"pending_dbg\":{},\"type\":{}", Hex(pending_dbg), type_)?
-            }
+            AuditDetail::Debug { pending_dbg, type_ } => write!(
+                f,
+                ",\"pending_dbg\":{},\"type\":{}",
+                Hex(pending_dbg),
+                type_
+            )?,
             AuditDetail::Desc {
                 descriptor,
                 is_write,

@@ -13,17 +13,21 @@ use crate::abi::{
 /// garbage and must not move rip.
 pub const MAX_INSN_LEN: u32 = 15;
 
-#[derive(Clone, Copy, Debug)]
-pub struct ResponseBuilder {
-    rsp: VmEventResponse,
+/// Fills a response in place (the hot path avoids moving 400-byte values).
+///
+/// `for_request` writes the header only; the payload unions are written by
+/// the setters that also raise the flag telling Xen to read them, so stale
+/// payload bytes are never acted upon. Callers hand in a zeroed buffer anyway.
+#[derive(Debug)]
+pub struct ResponseBuilder<'a> {
+    rsp: &'a mut VmEventResponse,
 }
 
-impl ResponseBuilder {
+impl<'a> ResponseBuilder<'a> {
     /// The minimal answer: same version/reason/vCPU/altp2m view, and
     /// `VCPU_PAUSED` echoed if the request had it (so Xen unpauses).
     #[inline]
-    pub fn for_request(req: &VmEventRequest) -> Self {
-        let mut rsp = VmEventResponse::zeroed();
+    pub fn for_request(rsp: &'a mut VmEventResponse, req: &VmEventRequest) -> Self {
         rsp.version = VM_EVENT_INTERFACE_VERSION;
         rsp.reason = req.reason;
         rsp.vcpu_id = req.vcpu_id;
@@ -33,16 +37,16 @@ impl ResponseBuilder {
     }
 
     /// Answer for a slot/vCPU whose request we could not trust: unpause only.
-    pub fn unpause_only(vcpu_id: u32, reason: u32) -> Self {
-        let mut rsp = VmEventResponse::zeroed();
+    pub fn unpause_only(rsp: &'a mut VmEventResponse, vcpu_id: u32, reason: u32) -> Self {
         rsp.version = VM_EVENT_INTERFACE_VERSION;
         rsp.reason = reason;
         rsp.vcpu_id = vcpu_id;
+        rsp.altp2m_idx = 0;
         rsp.flags = VmEventFlags::VCPU_PAUSED.bits();
         Self { rsp }
     }
 
-    fn add(mut self, f: VmEventFlags) -> Self {
+    fn add(self, f: VmEventFlags) -> Self {
         self.rsp.flags |= f.bits();
         self
     }
@@ -53,27 +57,28 @@ impl ResponseBuilder {
     }
 
     /// Load GPRs, rflags and rip from `regs` when the vCPU resumes.
-    pub fn set_registers(mut self, regs: &VmEventRegsX86) -> Self {
+    pub fn set_registers(self, regs: &VmEventRegsX86) -> Self {
         *self.rsp.regs_x86_mut() = *regs;
         self.add(VmEventFlags::SET_REGISTERS)
     }
 
     /// Resume after the trapping instruction: the request's registers with
-    /// `rip += insn_length`. Returns `None` if `insn_length` is not a
-    /// plausible x86 length (then the caller must not skip anything).
+    /// `rip += insn_length`, then `edit`. Returns `Err(self)` unchanged if
+    /// `insn_length` is not a plausible x86 length (then nothing is skipped).
     pub fn skip_instruction(
         self,
         req: &VmEventRequest,
         insn_length: u32,
         edit: impl FnOnce(&mut VmEventRegsX86),
-    ) -> Option<Self> {
+    ) -> Result<Self, Self> {
         if insn_length == 0 || insn_length > MAX_INSN_LEN {
-            return None;
+            return Err(self);
         }
-        let mut regs = *req.regs_x86();
+        let regs = self.rsp.regs_x86_mut();
+        *regs = *req.regs_x86();
         regs.rip = regs.rip.wrapping_add(insn_length as u64);
-        edit(&mut regs);
-        Some(self.set_registers(&regs))
+        edit(regs);
+        Ok(self.add(VmEventFlags::SET_REGISTERS))
     }
 
     /// CPUID emulation. In 4.17 Xen has already computed the leaf into
@@ -86,19 +91,16 @@ impl ResponseBuilder {
         } else {
             0
         };
-        match self.skip_instruction(req, len, |r| {
+        let r = self.skip_instruction(req, len, |r| {
             let dst = [&mut r.rax, &mut r.rbx, &mut r.rcx, &mut r.rdx];
             for (d, v) in dst.into_iter().zip(values) {
                 if let Some(v) = v {
                     *d = v as u64;
                 }
             }
-        }) {
-            Some(b) => b,
-            // Unusable length: echo only, Xen re-runs CPUID itself after the
-            // vCPU retries, which at least does not corrupt state.
-            None => self,
-        }
+        });
+        // Unusable length: plain echo; the vCPU retries the instruction.
+        r.unwrap_or_else(|b| b)
     }
 
     /// Swallow an INT3: continue after it as if it were a NOP.
@@ -108,10 +110,8 @@ impl ResponseBuilder {
         } else {
             0
         };
-        match self.skip_instruction(req, len, |_| {}) {
-            Some(b) => b,
-            None => self,
-        }
+        self.skip_instruction(req, len, |_| {})
+            .unwrap_or_else(|b| b)
     }
 
     /// Let Xen emulate the instruction (mem_access events).
@@ -125,13 +125,13 @@ impl ResponseBuilder {
     }
 
     /// Emulate with the given bytes returned to the instruction's reads.
-    pub fn emulate_read_data(mut self, data: &[u8]) -> Self {
+    pub fn emulate_read_data(self, data: &[u8]) -> Self {
         self.rsp.set_emul_read_data(data);
         self.add(VmEventFlags::EMULATE | VmEventFlags::SET_EMUL_READ_DATA)
     }
 
     /// Emulate the given instruction bytes instead of the ones in memory.
-    pub fn emulate_insn_data(mut self, insn: [u8; 16]) -> Self {
+    pub fn emulate_insn_data(self, insn: [u8; 16]) -> Self {
         self.rsp.set_emul_insn_data(insn);
         self.add(VmEventFlags::EMULATE | VmEventFlags::SET_EMUL_INSN_DATA)
     }
@@ -141,13 +141,18 @@ impl ResponseBuilder {
     }
 
     /// Switch the vCPU to altp2m view `idx`.
-    pub fn alternate_p2m(mut self, idx: u16) -> Self {
+    pub fn alternate_p2m(self, idx: u16) -> Self {
         self.rsp.altp2m_idx = idx;
         self.add(VmEventFlags::ALTERNATE_P2M)
     }
+}
 
-    #[inline]
-    pub fn build(self) -> VmEventResponse {
-        self.rsp
-    }
+/// Build an owned response (convenience for tools and tests).
+pub fn respond(
+    req: &VmEventRequest,
+    f: impl for<'b> FnOnce(ResponseBuilder<'b>) -> ResponseBuilder<'b>,
+) -> VmEventResponse {
+    let mut rsp = VmEventResponse::zeroed();
+    f(ResponseBuilder::for_request(&mut rsp, req));
+    rsp
 }

@@ -59,7 +59,7 @@ impl StockRingConsumer {
     /// responses and re-arm `req_event`.
     pub fn poll<F>(&mut self, mut handler: F) -> RingPoll
     where
-        F: FnMut(&VmEventRequest) -> VmEventResponse,
+        F: FnMut(&VmEventRequest, &mut VmEventResponse),
     {
         let mut out = RingPoll::default();
         for _ in 0..MAX_ROUNDS {
@@ -75,7 +75,8 @@ impl StockRingConsumer {
             for _ in 0..unconsumed {
                 let req = self.ring.read_entry(self.req_cons);
                 self.req_cons = self.req_cons.wrapping_add(1);
-                let rsp = handler(&req);
+                let mut rsp = VmEventResponse::zeroed();
+                handler(&req, &mut rsp);
                 self.ring.write_entry(self.rsp_prod_pvt, &rsp);
                 self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
             }

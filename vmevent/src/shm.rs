@@ -117,7 +117,8 @@ impl SlotMem for SlotPtr {
         success: Ordering,
         failure: Ordering,
     ) -> Result<u32, u32> {
-        self.state().compare_exchange(current, new, success, failure)
+        self.state()
+            .compare_exchange(current, new, success, failure)
     }
     #[inline]
     fn read_event(&self) -> VmEventSt {

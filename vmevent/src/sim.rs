@@ -41,8 +41,8 @@ unsafe impl Sync for Pages {}
 
 impl Pages {
     pub fn new(nr: usize) -> Self {
-        let layout = Layout::from_size_align(nr.max(1) * XEN_PAGE_SIZE, XEN_PAGE_SIZE)
-            .expect("page layout");
+        let layout =
+            Layout::from_size_align(nr.max(1) * XEN_PAGE_SIZE, XEN_PAGE_SIZE).expect("page layout");
         // SAFETY: non-zero size.
         let ptr = unsafe { alloc_zeroed(layout) };
         assert!(!ptr.is_null(), "out of memory");
@@ -210,14 +210,12 @@ impl Shared {
 
     fn apply(&self, v: u32, rsp: &VmEventResponse) {
         let st = &self.vcpus[v as usize];
-        if rsp.flags & VmEventFlags::VCPU_PAUSED.bits() == 0 || !st.paused.load(Ordering::Acquire)
-        {
+        if rsp.flags & VmEventFlags::VCPU_PAUSED.bits() == 0 || !st.paused.load(Ordering::Acquire) {
             self.bad_responses.fetch_add(1, Ordering::Relaxed);
             return;
         }
         if rsp.flags & VmEventFlags::SET_REGISTERS.bits() != 0 {
-            st.resumed_rip
-                .store(rsp.regs_x86().rip, Ordering::Relaxed);
+            st.resumed_rip.store(rsp.regs_x86().rip, Ordering::Relaxed);
         }
         st.unpause();
     }
@@ -279,7 +277,7 @@ impl SimResult {
 /// Run the model with `handler` as the consumer's policy.
 pub fn run<H>(cfg: &SimConfig, handler: H) -> SimResult
 where
-    H: Fn(&VmEventRequest) -> VmEventResponse + Send + Sync + 'static,
+    H: Fn(&VmEventRequest, &mut VmEventResponse) + Send + Sync + 'static,
 {
     let n = cfg.vcpus.max(1);
     let pages = match cfg.channel {
@@ -403,7 +401,7 @@ fn vcpu_main(sh: &Shared, i: u32, per_vcpu: u64, deadline: Option<Duration>) -> 
 
 fn consumer_main<H>(sh: &Shared, handler: H)
 where
-    H: Fn(&VmEventRequest) -> VmEventResponse,
+    H: Fn(&VmEventRequest, &mut VmEventResponse),
 {
     let mut slots = SlotConsumer::new();
     let mut ring = StockRingConsumer::new(sh.ring());

@@ -97,8 +97,8 @@ impl SlotConsumer {
     }
 
     /// Serve vCPU `vcpu`'s slot once: if a request is submitted, copy it,
-    /// validate it, ask `handler` for the response (only for valid
-    /// requests), fix up the fields Xen relies on, and publish `FINISH`.
+    /// validate it, let `handler` fill the (zeroed) response (only for
+    /// valid requests), fix up the fields Xen relies on, and publish `FINISH`.
     ///
     /// Bounded work, no panics, whatever the slot holds. A malformed request
     /// still gets a bare unpause: Xen takes the vCPU from the slot index,
@@ -106,7 +106,7 @@ impl SlotConsumer {
     #[inline]
     pub fn poll<M: SlotMem, F>(&mut self, slot: &M, vcpu: u32, handler: F) -> SlotPoll
     where
-        F: FnOnce(&VmEventRequest) -> VmEventResponse,
+        F: FnOnce(&VmEventRequest, &mut VmEventResponse),
     {
         match slot.load_state(Ordering::Acquire) {
             VM_EVENT_SLOT_SUBMIT => {}
@@ -122,12 +122,16 @@ impl SlotConsumer {
         }
 
         let req = slot.read_event();
-        let (mut rsp, outcome) = match validate(&req, vcpu) {
-            Ok(()) => (handler(&req), SlotPoll::Answered),
-            Err(m) => (
-                ResponseBuilder::unpause_only(vcpu, req.reason).build(),
-                SlotPoll::AnsweredMalformed(m),
-            ),
+        let mut rsp = VmEventResponse::zeroed();
+        let outcome = match validate(&req, vcpu) {
+            Ok(()) => {
+                handler(&req, &mut rsp);
+                SlotPoll::Answered
+            }
+            Err(m) => {
+                ResponseBuilder::unpause_only(&mut rsp, vcpu, req.reason);
+                SlotPoll::AnsweredMalformed(m)
+            }
         };
         // Whatever the handler did, these are what Xen checks.
         rsp.version = VM_EVENT_INTERFACE_VERSION;

@@ -124,69 +124,235 @@ fn stock_checks() -> Checks {
     );
     size!(c, VmEventX86SelectorReg, "struct vm_event_x86_selector_reg");
     size!(c, VmEventRegsX86, "struct vm_event_regs_x86");
-    offs!(c, VmEventRegsX86, "struct vm_event_regs_x86", [
-        rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15,
-        rflags, dr6, dr7, rip, cr0, cr2, cr3, cr4, sysenter_cs, sysenter_esp, sysenter_eip,
-        msr_efer, msr_star, msr_lstar, gdtr_base, npt_base, vmtrace_pos, cs_base, ss_base,
-        ds_base, es_base, fs_base, gs_base, cs, ss, ds, es, fs, gs, shadow_gs, gdtr_limit,
-        cs_sel, ss_sel, ds_sel, es_sel, fs_sel, gs_sel, _pad,
-    ]);
+    offs!(
+        c,
+        VmEventRegsX86,
+        "struct vm_event_regs_x86",
+        [
+            rax,
+            rcx,
+            rdx,
+            rbx,
+            rsp,
+            rbp,
+            rsi,
+            rdi,
+            r8,
+            r9,
+            r10,
+            r11,
+            r12,
+            r13,
+            r14,
+            r15,
+            rflags,
+            dr6,
+            dr7,
+            rip,
+            cr0,
+            cr2,
+            cr3,
+            cr4,
+            sysenter_cs,
+            sysenter_esp,
+            sysenter_eip,
+            msr_efer,
+            msr_star,
+            msr_lstar,
+            gdtr_base,
+            npt_base,
+            vmtrace_pos,
+            cs_base,
+            ss_base,
+            ds_base,
+            es_base,
+            fs_base,
+            gs_base,
+            cs,
+            ss,
+            ds,
+            es,
+            fs,
+            gs,
+            shadow_gs,
+            gdtr_limit,
+            cs_sel,
+            ss_sel,
+            ds_sel,
+            es_sel,
+            fs_sel,
+            gs_sel,
+            _pad,
+        ]
+    );
     size!(c, VmEventRegsArm, "struct vm_event_regs_arm");
-    offs!(c, VmEventRegsArm, "struct vm_event_regs_arm", [ttbr0, ttbr1, ttbcr, pc, cpsr]);
+    offs!(
+        c,
+        VmEventRegsArm,
+        "struct vm_event_regs_arm",
+        [ttbr0, ttbr1, ttbcr, pc, cpsr]
+    );
     size!(c, VmEventMemAccess, "struct vm_event_mem_access");
-    offs!(c, VmEventMemAccess, "struct vm_event_mem_access", [gfn, offset, gla, flags, _pad]);
+    offs!(
+        c,
+        VmEventMemAccess,
+        "struct vm_event_mem_access",
+        [gfn, offset, gla, flags, _pad]
+    );
     size!(c, VmEventWriteCtrlreg, "struct vm_event_write_ctrlreg");
-    offs!(c, VmEventWriteCtrlreg, "struct vm_event_write_ctrlreg", [index, _pad, new_value, old_value]);
+    offs!(
+        c,
+        VmEventWriteCtrlreg,
+        "struct vm_event_write_ctrlreg",
+        [index, _pad, new_value, old_value]
+    );
     size!(c, VmEventSinglestep, "struct vm_event_singlestep");
     size!(c, VmEventFastSinglestep, "struct vm_event_fast_singlestep");
     size!(c, VmEventDebug, "struct vm_event_debug");
-    offs!(c, VmEventDebug, "struct vm_event_debug", [gfn, pending_dbg, insn_length, type_, _pad]);
+    offs!(
+        c,
+        VmEventDebug,
+        "struct vm_event_debug",
+        [gfn, pending_dbg, insn_length, type_, _pad]
+    );
     size!(c, VmEventMovToMsr, "struct vm_event_mov_to_msr");
-    offs!(c, VmEventMovToMsr, "struct vm_event_mov_to_msr", [msr, new_value, old_value]);
+    offs!(
+        c,
+        VmEventMovToMsr,
+        "struct vm_event_mov_to_msr",
+        [msr, new_value, old_value]
+    );
     size!(c, VmEventDescAccess, "struct vm_event_desc_access");
-    off!(c, VmEventDescAccess, "struct vm_event_desc_access", arch.vmx.instr_info);
-    off!(c, VmEventDescAccess, "struct vm_event_desc_access", arch.vmx._pad1);
-    off!(c, VmEventDescAccess, "struct vm_event_desc_access", arch.vmx.exit_qualification);
-    offs!(c, VmEventDescAccess, "struct vm_event_desc_access", [descriptor, is_write, _pad]);
+    off!(
+        c,
+        VmEventDescAccess,
+        "struct vm_event_desc_access",
+        arch.vmx.instr_info
+    );
+    off!(
+        c,
+        VmEventDescAccess,
+        "struct vm_event_desc_access",
+        arch.vmx._pad1
+    );
+    off!(
+        c,
+        VmEventDescAccess,
+        "struct vm_event_desc_access",
+        arch.vmx.exit_qualification
+    );
+    offs!(
+        c,
+        VmEventDescAccess,
+        "struct vm_event_desc_access",
+        [descriptor, is_write, _pad]
+    );
     size!(c, VmEventCpuid, "struct vm_event_cpuid");
-    offs!(c, VmEventCpuid, "struct vm_event_cpuid", [insn_length, leaf, subleaf, _pad]);
+    offs!(
+        c,
+        VmEventCpuid,
+        "struct vm_event_cpuid",
+        [insn_length, leaf, subleaf, _pad]
+    );
     size!(c, VmEventInterruptX86, "struct vm_event_interrupt_x86");
-    offs!(c, VmEventInterruptX86, "struct vm_event_interrupt_x86", [vector, type_, error_code, _pad, cr2]);
+    offs!(
+        c,
+        VmEventInterruptX86,
+        "struct vm_event_interrupt_x86",
+        [vector, type_, error_code, _pad, cr2]
+    );
     size!(c, VmEventPaging, "struct vm_event_paging");
-    offs!(c, VmEventPaging, "struct vm_event_paging", [gfn, p2mt, flags]);
+    offs!(
+        c,
+        VmEventPaging,
+        "struct vm_event_paging",
+        [gfn, p2mt, flags]
+    );
     size!(c, VmEventSharing, "struct vm_event_sharing");
-    offs!(c, VmEventSharing, "struct vm_event_sharing", [gfn, p2mt, _pad]);
+    offs!(
+        c,
+        VmEventSharing,
+        "struct vm_event_sharing",
+        [gfn, p2mt, _pad]
+    );
     size!(c, VmEventEmulReadData, "struct vm_event_emul_read_data");
-    offs!(c, VmEventEmulReadData, "struct vm_event_emul_read_data", [size, data]);
+    offs!(
+        c,
+        VmEventEmulReadData,
+        "struct vm_event_emul_read_data",
+        [size, data]
+    );
     size!(c, VmEventEmulInsnData, "struct vm_event_emul_insn_data");
     size!(c, VmEventVmexit, "struct vm_event_vmexit");
     off!(c, VmEventVmexit, "struct vm_event_vmexit", arch.vmx.reason);
-    off!(c, VmEventVmexit, "struct vm_event_vmexit", arch.vmx.qualification);
+    off!(
+        c,
+        VmEventVmexit,
+        "struct vm_event_vmexit",
+        arch.vmx.qualification
+    );
     size!(c, VmEventSt, "vm_event_request_t");
     size!(c, VmEventSt, "vm_event_response_t");
-    offs!(c, VmEventSt, "vm_event_request_t", [version, flags, reason, vcpu_id, altp2m_idx, _pad, u, data]);
+    offs!(
+        c,
+        VmEventSt,
+        "vm_event_request_t",
+        [version, flags, reason, vcpu_id, altp2m_idx, _pad, u, data]
+    );
     off!(c, VmEventSt, "vm_event_request_t", u.mem_paging);
     off!(c, VmEventSt, "vm_event_request_t", u.mem_sharing);
     off!(c, VmEventSt, "vm_event_request_t", u.mem_access);
-    off!(c, VmEventSt, "vm_event_request_t", u.write_ctrlreg.new_value);
+    off!(
+        c,
+        VmEventSt,
+        "vm_event_request_t",
+        u.write_ctrlreg.new_value
+    );
     off!(c, VmEventSt, "vm_event_request_t", u.mov_to_msr.old_value);
     off!(c, VmEventSt, "vm_event_request_t", u.desc_access.descriptor);
     off!(c, VmEventSt, "vm_event_request_t", u.singlestep.gfn);
     off!(c, VmEventSt, "vm_event_request_t", u.fast_singlestep.p2midx);
-    off!(c, VmEventSt, "vm_event_request_t", u.software_breakpoint.insn_length);
-    off!(c, VmEventSt, "vm_event_request_t", u.debug_exception.pending_dbg);
+    off!(
+        c,
+        VmEventSt,
+        "vm_event_request_t",
+        u.software_breakpoint.insn_length
+    );
+    off!(
+        c,
+        VmEventSt,
+        "vm_event_request_t",
+        u.debug_exception.pending_dbg
+    );
     off!(c, VmEventSt, "vm_event_request_t", u.cpuid.leaf);
-    off!(c, VmEventSt, "vm_event_request_t", u.vmexit.arch.vmx.qualification);
+    off!(
+        c,
+        VmEventSt,
+        "vm_event_request_t",
+        u.vmexit.arch.vmx.qualification
+    );
     off!(c, VmEventSt, "vm_event_request_t", u.interrupt.x86.cr2);
     off!(c, VmEventSt, "vm_event_request_t", data.regs.x86.rip);
     off!(c, VmEventSt, "vm_event_request_t", data.regs.arm.cpsr);
     off!(c, VmEventSt, "vm_event_request_t", data.emul.read.data);
     off!(c, VmEventSt, "vm_event_request_t", data.emul.insn.data);
-    c.add("sizeof(((vm_event_request_t *)0)->u)".into(), size_of::<VmEventU>() as u64);
-    c.add("sizeof(((vm_event_request_t *)0)->data)".into(), size_of::<VmEventData>() as u64);
+    c.add(
+        "sizeof(((vm_event_request_t *)0)->u)".into(),
+        size_of::<VmEventU>() as u64,
+    );
+    c.add(
+        "sizeof(((vm_event_request_t *)0)->data)".into(),
+        size_of::<VmEventData>() as u64,
+    );
     // io/ring.h instantiated for vm_event: header size and entries per page.
-    c.add("offsetof(struct vm_event_sring, ring)".into(), VM_EVENT_SRING_HDR_SIZE as u64);
-    c.add("__CONST_RING_SIZE(vm_event, 4096)".into(), VM_EVENT_RING_SIZE as u64);
+    c.add(
+        "offsetof(struct vm_event_sring, ring)".into(),
+        VM_EVENT_SRING_HDR_SIZE as u64,
+    );
+    c.add(
+        "__CONST_RING_SIZE(vm_event, 4096)".into(),
+        VM_EVENT_RING_SIZE as u64,
+    );
     off!(c, VmEventSringHdr, "struct vm_event_sring", req_prod);
     off!(c, VmEventSringHdr, "struct vm_event_sring", req_event);
     off!(c, VmEventSringHdr, "struct vm_event_sring", rsp_prod);
@@ -241,37 +407,148 @@ fn stock_checks() -> Checks {
         XEN_DOMCTL_MONITOR_EVENT_VMEXIT => "XEN_DOMCTL_MONITOR_EVENT_VMEXIT",
     );
     size!(c, XenDomctl, "struct xen_domctl");
-    offs!(c, XenDomctl, "struct xen_domctl", [cmd, interface_version, domain, _pad, u]);
+    offs!(
+        c,
+        XenDomctl,
+        "struct xen_domctl",
+        [cmd, interface_version, domain, _pad, u]
+    );
     off!(c, XenDomctl, "struct xen_domctl", u.getdomaininfo);
     off!(c, XenDomctl, "struct xen_domctl", u.vm_event_op);
     off!(c, XenDomctl, "struct xen_domctl", u.monitor_op);
     off!(c, XenDomctl, "struct xen_domctl", u.pad);
-    c.add("sizeof(((struct xen_domctl *)0)->u)".into(), size_of::<XenDomctlU>() as u64);
+    c.add(
+        "sizeof(((struct xen_domctl *)0)->u)".into(),
+        size_of::<XenDomctlU>() as u64,
+    );
     size!(c, XenArchDomainconfig, "struct xen_arch_domainconfig");
     size!(c, XenDomctlGetdomaininfo, "struct xen_domctl_getdomaininfo");
-    offs!(c, XenDomctlGetdomaininfo, "struct xen_domctl_getdomaininfo", [
-        domain, pad1, flags, tot_pages, max_pages, outstanding_pages, shr_pages, paged_pages,
-        shared_info_frame, cpu_time, nr_online_vcpus, max_vcpu_id, ssidref, handle, cpupool,
-        gpaddr_bits, pad2, arch_config,
-    ]);
-    offs!(c, XenDomctlVmEventOp, "struct xen_domctl_vm_event_op", [op, mode, u]);
-    off!(c, XenDomctlVmEventOp, "struct xen_domctl_vm_event_op", u.enable.port);
-    off!(c, XenDomctlVmEventOp, "struct xen_domctl_vm_event_op", u.version);
+    offs!(
+        c,
+        XenDomctlGetdomaininfo,
+        "struct xen_domctl_getdomaininfo",
+        [
+            domain,
+            pad1,
+            flags,
+            tot_pages,
+            max_pages,
+            outstanding_pages,
+            shr_pages,
+            paged_pages,
+            shared_info_frame,
+            cpu_time,
+            nr_online_vcpus,
+            max_vcpu_id,
+            ssidref,
+            handle,
+            cpupool,
+            gpaddr_bits,
+            pad2,
+            arch_config,
+        ]
+    );
+    offs!(
+        c,
+        XenDomctlVmEventOp,
+        "struct xen_domctl_vm_event_op",
+        [op, mode, u]
+    );
+    off!(
+        c,
+        XenDomctlVmEventOp,
+        "struct xen_domctl_vm_event_op",
+        u.enable.port
+    );
+    off!(
+        c,
+        XenDomctlVmEventOp,
+        "struct xen_domctl_vm_event_op",
+        u.version
+    );
     size!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op");
-    offs!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", [op, event, u]);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.mov_to_cr.index);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.mov_to_cr.sync);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.mov_to_cr.onchangeonly);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.mov_to_cr.pad1);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.mov_to_cr.pad2);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.mov_to_cr.bitmask);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.mov_to_msr.msr);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.mov_to_msr.onchangeonly);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.guest_request.sync);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.guest_request.allow_userspace);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.debug_exception.sync);
-    off!(c, XenDomctlMonitorOp, "struct xen_domctl_monitor_op", u.vmexit.sync);
-    c.add("sizeof(((struct xen_domctl_monitor_op *)0)->u)".into(), size_of::<XenMonitorOpU>() as u64);
+    offs!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        [op, event, u]
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.mov_to_cr.index
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.mov_to_cr.sync
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.mov_to_cr.onchangeonly
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.mov_to_cr.pad1
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.mov_to_cr.pad2
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.mov_to_cr.bitmask
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.mov_to_msr.msr
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.mov_to_msr.onchangeonly
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.guest_request.sync
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.guest_request.allow_userspace
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.debug_exception.sync
+    );
+    off!(
+        c,
+        XenDomctlMonitorOp,
+        "struct xen_domctl_monitor_op",
+        u.vmexit.sync
+    );
+    c.add(
+        "sizeof(((struct xen_domctl_monitor_op *)0)->u)".into(),
+        size_of::<XenMonitorOpU>() as u64,
+    );
 
     // ---- memory.h
     konst!(c,
@@ -290,9 +567,19 @@ fn stock_checks() -> Checks {
         XenmemAccess::Default as u8 => "XENMEM_access_default",
     );
     size!(c, XenMemAcquireResource, "struct xen_mem_acquire_resource");
-    offs!(c, XenMemAcquireResource, "struct xen_mem_acquire_resource", [domid, type_, id, nr_frames, pad, frame, frame_list]);
+    offs!(
+        c,
+        XenMemAcquireResource,
+        "struct xen_mem_acquire_resource",
+        [domid, type_, id, nr_frames, pad, frame, frame_list]
+    );
     size!(c, XenMemAccessOp, "struct xen_mem_access_op");
-    offs!(c, XenMemAccessOp, "struct xen_mem_access_op", [op, access, domid, nr, pfn, pfn_list, access_list]);
+    offs!(
+        c,
+        XenMemAccessOp,
+        "struct xen_mem_access_op",
+        [op, access, domid, nr, pfn, pfn_list, access_list]
+    );
 
     // ---- hvm
     konst!(c,
@@ -308,9 +595,19 @@ fn stock_checks() -> Checks {
         XEN_DMOP_EVENT_SW_EXC => "XEN_DMOP_EVENT_sw_exc",
     );
     size!(c, XenHvmParam, "struct xen_hvm_param");
-    offs!(c, XenHvmParam, "struct xen_hvm_param", [domid, pad, index, value]);
+    offs!(
+        c,
+        XenHvmParam,
+        "struct xen_hvm_param",
+        [domid, pad, index, value]
+    );
     size!(c, XenDmOpInjectEvent, "struct xen_dm_op_inject_event");
-    offs!(c, XenDmOpInjectEvent, "struct xen_dm_op_inject_event", [vcpuid, vector, type_, insn_len, pad0, error_code, pad1, cr2]);
+    offs!(
+        c,
+        XenDmOpInjectEvent,
+        "struct xen_dm_op_inject_event",
+        [vcpuid, vector, type_, insn_len, pad0, error_code, pad1, cr2]
+    );
     off!(c, XenDmOpInject, "struct xen_dm_op", op);
     off!(c, XenDmOpInject, "struct xen_dm_op", pad);
     c.add(
@@ -337,16 +634,31 @@ fn stock_checks() -> Checks {
         EVTCHNSTAT_IPI => "EVTCHNSTAT_ipi",
     );
     size!(c, EvtchnAllocUnbound, "struct evtchn_alloc_unbound");
-    offs!(c, EvtchnAllocUnbound, "struct evtchn_alloc_unbound", [dom, remote_dom, port]);
+    offs!(
+        c,
+        EvtchnAllocUnbound,
+        "struct evtchn_alloc_unbound",
+        [dom, remote_dom, port]
+    );
     size!(c, EvtchnBindInterdomain, "struct evtchn_bind_interdomain");
-    offs!(c, EvtchnBindInterdomain, "struct evtchn_bind_interdomain", [remote_dom, remote_port, local_port]);
+    offs!(
+        c,
+        EvtchnBindInterdomain,
+        "struct evtchn_bind_interdomain",
+        [remote_dom, remote_port, local_port]
+    );
     size!(c, EvtchnClose, "struct evtchn_close");
     size!(c, EvtchnSend, "struct evtchn_send");
     size!(c, EvtchnBindVcpu, "struct evtchn_bind_vcpu");
     offs!(c, EvtchnBindVcpu, "struct evtchn_bind_vcpu", [port, vcpu]);
     size!(c, EvtchnUnmask, "struct evtchn_unmask");
     size!(c, EvtchnStatus, "struct evtchn_status");
-    offs!(c, EvtchnStatus, "struct evtchn_status", [dom, port, status, vcpu, u]);
+    offs!(
+        c,
+        EvtchnStatus,
+        "struct evtchn_status",
+        [dom, port, status, vcpu, u]
+    );
     off!(c, EvtchnStatus, "struct evtchn_status", u.interdomain.port);
 
     // ---- xen.h
@@ -377,23 +689,69 @@ fn new_checks() -> Checks {
         VM_EVENT_SLOT_FINISH => "VM_EVENT_SLOT_FINISH",
     );
     size!(c, XenDomctlVmEventOp, "struct xen_domctl_vm_event_op");
-    off!(c, XenDomctlVmEventOp, "struct xen_domctl_vm_event_op", u.channels.ring_frames);
-    off!(c, XenDomctlVmEventOp, "struct xen_domctl_vm_event_op", u.channels.nr_vcpus);
-    off!(c, XenDomctlVmEventOp, "struct xen_domctl_vm_event_op", u.channels.slot_frames);
-    off!(c, XenDomctlVmEventOp, "struct xen_domctl_vm_event_op", u.channels.async_port);
-    off!(c, XenDomctlVmEventOp, "struct xen_domctl_vm_event_op", u.ports.async_port);
-    off!(c, XenDomctlVmEventOp, "struct xen_domctl_vm_event_op", u.ports.nr_ports);
-    off!(c, XenDomctlVmEventOp, "struct xen_domctl_vm_event_op", u.ports.ports);
+    off!(
+        c,
+        XenDomctlVmEventOp,
+        "struct xen_domctl_vm_event_op",
+        u.channels.ring_frames
+    );
+    off!(
+        c,
+        XenDomctlVmEventOp,
+        "struct xen_domctl_vm_event_op",
+        u.channels.nr_vcpus
+    );
+    off!(
+        c,
+        XenDomctlVmEventOp,
+        "struct xen_domctl_vm_event_op",
+        u.channels.slot_frames
+    );
+    off!(
+        c,
+        XenDomctlVmEventOp,
+        "struct xen_domctl_vm_event_op",
+        u.channels.async_port
+    );
+    off!(
+        c,
+        XenDomctlVmEventOp,
+        "struct xen_domctl_vm_event_op",
+        u.ports.async_port
+    );
+    off!(
+        c,
+        XenDomctlVmEventOp,
+        "struct xen_domctl_vm_event_op",
+        u.ports.nr_ports
+    );
+    off!(
+        c,
+        XenDomctlVmEventOp,
+        "struct xen_domctl_vm_event_op",
+        u.ports.ports
+    );
     size!(c, VmEventSlot, "struct vm_event_slot");
     offs!(c, VmEventSlot, "struct vm_event_slot", [state, pad, u]);
     off!(c, VmEventSlot, "struct vm_event_slot", u.req);
-    c.add("offsetof(struct vm_event_slot, u.rsp)".into(), offset_of!(VmEventSlot, u.req) as u64);
-    offs!(c, VmEventAsyncRing, "struct vm_event_async_ring", [prod, cons, nr_entries, dropped, pad]);
+    c.add(
+        "offsetof(struct vm_event_slot, u.rsp)".into(),
+        offset_of!(VmEventSlot, u.req) as u64,
+    );
+    offs!(
+        c,
+        VmEventAsyncRing,
+        "struct vm_event_async_ring",
+        [prod, cons, nr_entries, dropped, pad]
+    );
     c.add(
         "offsetof(struct vm_event_async_ring, entries)".into(),
         VM_EVENT_ASYNC_RING_HDR_SIZE as u64,
     );
-    c.add("sizeof(struct vm_event_async_ring)".into(), size_of::<VmEventAsyncRing>() as u64);
+    c.add(
+        "sizeof(struct vm_event_async_ring)".into(),
+        size_of::<VmEventAsyncRing>() as u64,
+    );
     c
 }
 
@@ -435,7 +793,11 @@ fn probe(include: Option<&Path>, checks: &Checks, tag: &str) -> BTreeMap<String,
     let exe = scratch.join("probe");
     std::fs::write(&c_file, src).unwrap();
     let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
-    cc.arg("-D__XEN_TOOLS__").arg("-Wall").arg("-o").arg(&exe).arg(&c_file);
+    cc.arg("-D__XEN_TOOLS__")
+        .arg("-Wall")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&c_file);
     if let Some(dir) = include {
         cc.arg("-I").arg(include_root(dir, &scratch));
     }
@@ -501,5 +863,9 @@ fn self_test_catches_drift() {
     // The comparison must actually fail on a wrong value.
     let mut c = Checks::new();
     c.add("sizeof(vm_event_request_t)".into(), 401);
-    assert_eq!(drift(None, &c, "drift").len(), 1, "a 1-byte drift went unnoticed");
+    assert_eq!(
+        drift(None, &c, "drift").len(),
+        1,
+        "a 1-byte drift went unnoticed"
+    );
 }

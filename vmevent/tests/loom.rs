@@ -69,11 +69,15 @@ fn request(seq: u64) -> VmEventSt {
 
 /// The consumer's answer depends on the whole request (leaf and rip), so a
 /// response built from a torn or stale request is recognisable.
-fn answer(req: &VmEventSt) -> VmEventSt {
+fn answer(req: &VmEventSt, rsp: &mut VmEventSt) {
     let leaf = req.cpuid().leaf;
-    ResponseBuilder::for_request(req)
-        .cpuid(req, [Some(leaf ^ 0xabcd), None, None, None])
-        .build()
+    ResponseBuilder::for_request(rsp, req).cpuid(req, [Some(leaf ^ 0xabcd), None, None, None]);
+}
+
+fn expected(seq: u64) -> VmEventSt {
+    let mut rsp = VmEventSt::zeroed();
+    answer(&request(seq), &mut rsp);
+    rsp
 }
 
 #[test]
@@ -127,7 +131,7 @@ fn slot_handshake_no_lost_duplicated_or_torn_response() {
         let stats = consumer.join().unwrap();
         assert_eq!(got.len() as u64, EVENTS, "lost response");
         for (seq, rsp) in got.iter().enumerate() {
-            assert_eq!(*rsp, answer(&request(seq as u64)), "wrong/torn response {seq}");
+            assert_eq!(*rsp, expected(seq as u64), "wrong/torn response {seq}");
         }
         assert_eq!(stats.answered, EVENTS, "duplicated or missing answer");
         assert_eq!(stats.lost + stats.bad_state + stats.malformed, 0);
@@ -166,6 +170,9 @@ fn slot_teardown_race_is_detected_not_overwritten() {
             SlotPoll::Idle | SlotPoll::Lost(_) => assert_eq!(before, VM_EVENT_SLOT_SUBMIT),
             other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(end, VM_EVENT_SLOT_IDLE, "FINISH published over a torn-down slot");
+        assert_eq!(
+            end, VM_EVENT_SLOT_IDLE,
+            "FINISH published over a torn-down slot"
+        );
     });
 }

@@ -14,11 +14,23 @@ fn check(channel: Channel, vcpus: u32) {
         events_per_vcpu: 300,
         duration: None,
     };
-    let r = run(&cfg, move |req| policy.evaluate(req).rsp);
-    assert_eq!(r.events, 300 * vcpus as u64, "{channel:?}/{vcpus}: lost events");
+    let r = run(&cfg, move |req, rsp| {
+        policy.evaluate(req, rsp);
+    });
+    assert_eq!(
+        r.events,
+        300 * vcpus as u64,
+        "{channel:?}/{vcpus}: lost events"
+    );
     assert!(r.per_vcpu_events.iter().all(|&e| e == 300));
-    assert_eq!(r.bad_responses, 0, "{channel:?}/{vcpus}: Xen saw bad responses");
-    assert_eq!(r.crossed, 0, "{channel:?}/{vcpus}: a vCPU resumed at a wrong rip");
+    assert_eq!(
+        r.bad_responses, 0,
+        "{channel:?}/{vcpus}: Xen saw bad responses"
+    );
+    assert_eq!(
+        r.crossed, 0,
+        "{channel:?}/{vcpus}: a vCPU resumed at a wrong rip"
+    );
 }
 
 #[test]
@@ -49,7 +61,9 @@ fn ring_parks_vcpus_when_full() {
             duration: None,
         };
         let p = policy.clone();
-        let r = run(&cfg, move |req| p.evaluate(req).rsp);
+        let r = run(&cfg, move |req, rsp| {
+            p.evaluate(req, rsp);
+        });
         assert_eq!(r.crossed, 0);
         parked += r.parked;
         if parked > 0 {
@@ -67,7 +81,10 @@ fn async_ring_counts_every_drop() {
     assert_eq!(bad, 0, "out-of-order or corrupt entry");
     assert_eq!(delivered + dropped, total);
     assert_eq!(seen, dropped, "consumer missed drop increments");
-    assert!(dropped > 0, "a 10-entry ring with a slow consumer must drop");
+    assert!(
+        dropped > 0,
+        "a 10-entry ring with a slow consumer must drop"
+    );
     // Fast consumer, bigger ring: still consistent.
     let (delivered, dropped, seen, bad) = run_async(total, 4, Duration::ZERO);
     assert_eq!(bad, 0);

@@ -41,7 +41,7 @@ pub const fn slot_offset(vcpu: u32) -> usize {
 
 /// Number of slot frames S for `nr_vcpus` target vCPUs.
 pub const fn slot_frames(nr_vcpus: u32) -> u32 {
-    (nr_vcpus + VM_EVENT_SLOTS_PER_PAGE as u32 - 1) / VM_EVENT_SLOTS_PER_PAGE as u32
+    nr_vcpus.div_ceil(VM_EVENT_SLOTS_PER_PAGE as u32)
 }
 
 /// Header of `struct vm_event_async_ring`; entries follow at offset 64.
@@ -63,8 +63,8 @@ pub const VM_EVENT_ASYNC_DROPPED_OFFSET: usize = offset_of!(VmEventAsyncRing, dr
 
 /// Capacity of an async ring of `ring_frames` frames.
 pub const fn async_ring_entries(ring_frames: u32) -> u32 {
-    ((ring_frames as usize * XEN_PAGE_SIZE - VM_EVENT_ASYNC_RING_HDR_SIZE)
-        / size_of::<VmEventSt>()) as u32
+    ((ring_frames as usize * XEN_PAGE_SIZE - VM_EVENT_ASYNC_RING_HDR_SIZE) / size_of::<VmEventSt>())
+        as u32
 }
 
 /// Header of `struct vm_event_sring` (`RING_IDX req_prod, req_event,

@@ -4,9 +4,8 @@ use super::{Action, EventKind, LogLevel, Match, Policy, Rule};
 use crate::abi::{
     VmEventRequest, VmEventResponse, XenDmOpInjectEvent, VM_EVENT_REASON_CPUID,
     VM_EVENT_REASON_DEBUG_EXCEPTION, VM_EVENT_REASON_DESCRIPTOR_ACCESS,
-    VM_EVENT_REASON_GUEST_REQUEST, VM_EVENT_REASON_MOV_TO_MSR,
-    VM_EVENT_REASON_SOFTWARE_BREAKPOINT, VM_EVENT_REASON_WRITE_CTRLREG, VM_EVENT_X86_CR0,
-    VM_EVENT_X86_CR3, VM_EVENT_X86_CR4,
+    VM_EVENT_REASON_GUEST_REQUEST, VM_EVENT_REASON_MOV_TO_MSR, VM_EVENT_REASON_SOFTWARE_BREAKPOINT,
+    VM_EVENT_REASON_WRITE_CTRLREG, VM_EVENT_X86_CR0, VM_EVENT_X86_CR3, VM_EVENT_X86_CR4,
 };
 use crate::audit::AuditRecord;
 use crate::response::{ResponseBuilder, MAX_INSN_LEN};
@@ -15,15 +14,20 @@ use crate::response::{ResponseBuilder, MAX_INSN_LEN};
 const X86_EXC_DB: u8 = 1;
 const X86_EXC_BP: u8 = 3;
 
-/// What to do with one request.
-#[derive(Clone, Copy, Debug)]
-pub struct Decision {
-    /// The response to publish (meaningful for sync requests only).
-    pub rsp: VmEventResponse,
+/// What to do with one request besides the response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
     /// A trap the stub must inject (`XEN_DMOP_inject_event`) *before*
     /// publishing `rsp`, so it is pending when the vCPU resumes.
     pub inject: Option<XenDmOpInjectEvent>,
     pub audit: AuditRecord,
+}
+
+/// Owned response plus verdict ([`Policy::decide`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Decision {
+    pub rsp: VmEventResponse,
+    pub verdict: Verdict,
 }
 
 /// The policy event kind of a request, or `None` for events no specific
@@ -126,23 +130,35 @@ impl Policy {
     /// First matching rule for `req`, if any.
     #[inline]
     pub fn find(&self, req: &VmEventRequest) -> Option<&Rule> {
-        let kind = classify(req);
-        self.rules()
-            .iter()
-            .find(|r| (r.kind == EventKind::Any || Some(r.kind) == kind) && matches(&r.matches, kind, req))
+        self.find_kind(req, classify(req))
     }
 
-    /// Decide on one request: response, reinjection and audit record.
     #[inline]
-    pub fn evaluate(&self, req: &VmEventRequest) -> Decision {
+    fn find_kind(&self, req: &VmEventRequest, kind: Option<EventKind>) -> Option<&Rule> {
+        self.rules().iter().find(|r| {
+            (r.kind == EventKind::Any || Some(r.kind) == kind) && matches(&r.matches, kind, req)
+        })
+    }
+
+    /// Owned-value convenience over [`Policy::evaluate`].
+    pub fn decide(&self, req: &VmEventRequest) -> Decision {
+        let mut rsp = VmEventResponse::zeroed();
+        let verdict = self.evaluate(req, &mut rsp);
+        Decision { rsp, verdict }
+    }
+
+    /// Decide on one request: fill `rsp` (in place: the hot path), return
+    /// the reinjection to perform and the audit record.
+    #[inline]
+    pub fn evaluate(&self, req: &VmEventRequest, rsp: &mut VmEventResponse) -> Verdict {
         let kind = classify(req);
-        let (action, level, line) = match self.find(req) {
+        let (action, level, line) = match self.find_kind(req, kind) {
             Some(r) => (r.action, r.level, r.line),
             None => (Action::Allow, LogLevel::Off, 0),
         };
-        let b = ResponseBuilder::for_request(req);
+        let b = ResponseBuilder::for_request(rsp, req);
         let mut inject = None;
-        let b = match (action, kind) {
+        match (action, kind) {
             (Action::Deny, Some(k)) if k.is_cr() || k == EventKind::Msr => b.deny(),
             (Action::Spoof(vals), Some(EventKind::Cpuid)) => b.cpuid(req, vals),
             (_, Some(EventKind::Cpuid)) => b.cpuid(req, [None; 4]),
@@ -154,9 +170,7 @@ impl Policy {
             }
             _ => b,
         };
-        let rsp = b.build();
-        Decision {
-            rsp,
+        Verdict {
             inject,
             audit: AuditRecord::new(req, kind, &action, level, line),
         }

@@ -8,7 +8,7 @@ mod eval;
 mod monitors;
 mod parse;
 
-pub use eval::{classify, Decision};
+pub use eval::{classify, Decision, Verdict};
 pub use monitors::{msr_monitorable, MonitorSet, Unenforceable, MAX_MONITORED_MSRS};
 pub use parse::{ParseError, ParseErrorKind};
 

@@ -64,22 +64,52 @@ impl MonitorSet {
     /// (MSRs folded into one entry).
     fn needed(&self) -> impl Iterator<Item = (u32, u32, &'static str)> + '_ {
         let cr = self.cr0.or(self.cr3).or(self.cr4).map(|l| {
-            let l = [self.cr0, self.cr3, self.cr4].iter().flatten().min().copied().unwrap_or(l);
-            (XEN_DOMCTL_MONITOR_EVENT_WRITE_CTRLREG, l, "control register writes")
+            let l = [self.cr0, self.cr3, self.cr4]
+                .iter()
+                .flatten()
+                .min()
+                .copied()
+                .unwrap_or(l);
+            (
+                XEN_DOMCTL_MONITOR_EVENT_WRITE_CTRLREG,
+                l,
+                "control register writes",
+            )
         });
-        let msr = self.msrs().iter().map(|m| m.1).min().map(|l| {
-            (XEN_DOMCTL_MONITOR_EVENT_MOV_TO_MSR, l, "MSR writes")
-        });
+        let msr = self
+            .msrs()
+            .iter()
+            .map(|m| m.1)
+            .min()
+            .map(|l| (XEN_DOMCTL_MONITOR_EVENT_MOV_TO_MSR, l, "MSR writes"));
         let simple = [
             (self.cpuid, XEN_DOMCTL_MONITOR_EVENT_CPUID, "CPUID"),
-            (self.int3, XEN_DOMCTL_MONITOR_EVENT_SOFTWARE_BREAKPOINT, "software breakpoints"),
-            (self.guest_request, XEN_DOMCTL_MONITOR_EVENT_GUEST_REQUEST, "guest requests"),
-            (self.debug_exception, XEN_DOMCTL_MONITOR_EVENT_DEBUG_EXCEPTION, "debug exceptions"),
-            (self.desc_access, XEN_DOMCTL_MONITOR_EVENT_DESC_ACCESS, "descriptor access"),
+            (
+                self.int3,
+                XEN_DOMCTL_MONITOR_EVENT_SOFTWARE_BREAKPOINT,
+                "software breakpoints",
+            ),
+            (
+                self.guest_request,
+                XEN_DOMCTL_MONITOR_EVENT_GUEST_REQUEST,
+                "guest requests",
+            ),
+            (
+                self.debug_exception,
+                XEN_DOMCTL_MONITOR_EVENT_DEBUG_EXCEPTION,
+                "debug exceptions",
+            ),
+            (
+                self.desc_access,
+                XEN_DOMCTL_MONITOR_EVENT_DESC_ACCESS,
+                "descriptor access",
+            ),
         ];
-        cr.into_iter()
-            .chain(msr)
-            .chain(simple.into_iter().filter_map(|(l, e, n)| l.map(|l| (e, l, n))))
+        cr.into_iter().chain(msr).chain(
+            simple
+                .into_iter()
+                .filter_map(|(l, e, n)| l.map(|l| (e, l, n))),
+        )
     }
 
     /// Check against the `XEN_DOMCTL_MONITOR_OP_GET_CAPABILITIES` bitmap

@@ -241,7 +241,8 @@ fn parse_line(line: u32, text: &str) -> Result<Option<Rule>, ParseError<'_>> {
     for tok in toks {
         if let Some((key, val)) = tok.split_once('=') {
             if key == "log" {
-                let l = LogLevel::from_name(val).ok_or(err(line, ParseErrorKind::BadLogLevel, val))?;
+                let l =
+                    LogLevel::from_name(val).ok_or(err(line, ParseErrorKind::BadLogLevel, val))?;
                 if level.replace(l).is_some() {
                     return Err(err(line, ParseErrorKind::DuplicateKey, tok));
                 }
@@ -257,8 +258,7 @@ fn parse_line(line: u32, text: &str) -> Result<Option<Rule>, ParseError<'_>> {
                         "edx" => 3,
                         _ => return Err(err(line, ParseErrorKind::UnexpectedToken, tok)),
                     };
-                    let v =
-                        parse_u32(val).ok_or(err(line, ParseErrorKind::BadNumber, val))?;
+                    let v = parse_u32(val).ok_or(err(line, ParseErrorKind::BadNumber, val))?;
                     if vals[i].replace(v).is_some() {
                         return Err(err(line, ParseErrorKind::DuplicateKey, tok));
                     }
@@ -311,7 +311,11 @@ fn parse_line(line: u32, text: &str) -> Result<Option<Rule>, ParseError<'_>> {
 }
 
 fn distinct_msrs(p: &Policy) -> usize {
-    let all = || p.rules().iter().flat_map(|r| r.matches.msrs().iter().copied());
+    let all = || {
+        p.rules()
+            .iter()
+            .flat_map(|r| r.matches.msrs().iter().copied())
+    };
     all()
         .enumerate()
         .filter(|&(i, m)| all().take(i).all(|x| x != m))
