@@ -50,7 +50,8 @@ fn run() -> &'static Run {
         .wait_shutdown("watched", 300)
         .step(
             "xen-access-count",
-            "kill -INT $(cat /tmp/xa.pid) 2>/dev/null; sleep 1
+            "kill -INT $(cat /tmp/xa.pid) 2>/dev/null
+                 while kill -0 $(cat /tmp/xa.pid) 2>/dev/null; do sleep 0.1; done
                  echo events=$(grep -c 'CPUID executed' /tmp/xa.log)",
         )
         .guest(Guest::pvh("badcmd", &kernel).cmdline("kinds=cpuid colour=red"))

@@ -42,7 +42,7 @@ fn run() -> &'static Run {
                 "xen-access-count",
                 "echo shutdown at $(now)
                  kill -INT $(cat /tmp/xa.pid) 2>/dev/null
-                 sleep 1
+                 while kill -0 $(cat /tmp/xa.pid) 2>/dev/null; do sleep 0.1; done
                  echo events=$(grep -c 'CPUID executed' /tmp/xa.log)
                  tail -n 3 /tmp/xa.log",
             )
@@ -136,7 +136,12 @@ fn xen_access_baseline_sees_cpuid_events() {
 fn an_overrunning_step_is_cut_at_its_timeout() {
     let run = run();
     let st = run.step("overrun");
-    assert!(st.timed_out(), "status {:?}; logs: {}", st.status, run.log_dir.display());
+    assert!(
+        st.timed_out(),
+        "status {:?}; logs: {}",
+        st.status,
+        run.log_dir.display()
+    );
     assert!(st.output.contains("before") && !st.output.contains("after"));
     assert!(st.seconds() < 10.0, "took {:.1} s", st.seconds());
     assert!(run.step("after-overrun").ok());

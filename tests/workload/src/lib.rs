@@ -118,7 +118,11 @@ impl Default for Plan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError<'a> {
     UnknownKey(&'a str),
-    BadValue { key: &'a str, value: &'a str, why: &'static str },
+    BadValue {
+        key: &'a str,
+        value: &'a str,
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for PlanError<'_> {
@@ -278,8 +282,10 @@ mod tests {
     #[test]
     fn defaults_and_full_line() {
         assert_eq!(Plan::parse("").unwrap(), Plan::default());
-        let p = Plan::parse("kinds=cpuid,msr count=7 vcpus=3 leaves=0x0,0x40000100,7 lstar=0xffffffff81000000")
-            .unwrap();
+        let p = Plan::parse(
+            "kinds=cpuid,msr count=7 vcpus=3 leaves=0x0,0x40000100,7 lstar=0xffffffff81000000",
+        )
+        .unwrap();
         assert_eq!(p.kinds.iter().collect::<Vec<_>>(), [Kind::Cpuid, Kind::Msr]);
         assert_eq!((p.count, p.vcpus), (7, Some(3)));
         assert_eq!(p.leaves(), [0, 0x4000_0100, 7]);
@@ -289,12 +295,21 @@ mod tests {
 
     #[test]
     fn errors_name_the_token() {
-        assert_eq!(Plan::parse("count=5 quiet").unwrap_err(), PlanError::UnknownKey("quiet"));
-        assert_eq!(Plan::parse("colour=red").unwrap_err().to_string(), "unknown key 'colour'");
+        assert_eq!(
+            Plan::parse("count=5 quiet").unwrap_err(),
+            PlanError::UnknownKey("quiet")
+        );
+        assert_eq!(
+            Plan::parse("colour=red").unwrap_err().to_string(),
+            "unknown key 'colour'"
+        );
         let e = Plan::parse("count=0").unwrap_err().to_string();
         assert!(e.starts_with("bad value '0' for 'count'"), "{e}");
         assert!(Plan::parse("kinds=cpuid,bogus").is_err());
-        assert!(Plan::parse("lstar=0x0000800000000000").is_err(), "non-canonical");
+        assert!(
+            Plan::parse("lstar=0x0000800000000000").is_err(),
+            "non-canonical"
+        );
         assert!(Plan::parse("leaves=1,2,3,4,5,6,7,8,9").is_err());
         assert!(Plan::parse("leaves=0x100000000").is_err());
     }
@@ -302,8 +317,24 @@ mod tests {
     #[test]
     fn cycles_order_statistics() {
         let mut s: Vec<u64> = (1..=100).rev().collect();
-        assert_eq!(Cycles::of(&mut s), Cycles { min: 1, p50: 50, p99: 99, max: 100 });
-        assert_eq!(Cycles::of(&mut [7]), Cycles { min: 7, p50: 7, p99: 7, max: 7 });
+        assert_eq!(
+            Cycles::of(&mut s),
+            Cycles {
+                min: 1,
+                p50: 50,
+                p99: 99,
+                max: 100
+            }
+        );
+        assert_eq!(
+            Cycles::of(&mut [7]),
+            Cycles {
+                min: 7,
+                p50: 7,
+                p99: 7,
+                max: 7
+            }
+        );
         assert_eq!(Cycles::of(&mut []), Cycles::default());
     }
 
@@ -318,7 +349,11 @@ mod tests {
                                    mut samples in proptest::collection::vec(0u64..1_000_000, 1..50)) {
             let c = Cycles::of(&mut samples);
             let line = Record { vcpu, kind: Kind::Msr, count, cycles: c, extra: &" stuck=3 writes=9" }.to_string();
-            let r = parse(&line).records.pop().unwrap();
+            let console = format!("WORKLOAD-START vcpus=1\n{line}\nWORKLOAD-SUMMARY status=ok\n");
+            let mut rep = parse(&console);
+            prop_assert!(rep.malformed.is_empty());
+            prop_assert_eq!(rep.summary.as_ref().map(|s| s["status"].as_str()), Some("ok"));
+            let r = rep.records.pop().unwrap();
             prop_assert_eq!((r.vcpu, r.kind, r.count, r.cycles), (vcpu, Kind::Msr, count, c));
             prop_assert_eq!(r.get("stuck"), Some("3"));
             prop_assert_eq!(r.num("writes"), Some(9));

@@ -34,7 +34,9 @@ pub struct Report {
 
 impl Report {
     pub fn record(&self, vcpu: u32, kind: Kind) -> Option<&ParsedRecord> {
-        self.records.iter().find(|r| r.vcpu == vcpu && r.kind == kind)
+        self.records
+            .iter()
+            .find(|r| r.vcpu == vcpu && r.kind == kind)
     }
     /// Events of `kind` summed over vCPUs.
     pub fn total(&self, kind: Kind) -> u64 {
@@ -73,16 +75,23 @@ fn record(f: &BTreeMap<String, String>) -> Option<ParsedRecord> {
     })
 }
 
+/// A tag as it starts a line's fields (so `WORKLOAD` does not match
+/// `WORKLOAD-START`).
+fn concat_tag(tag: &str) -> String {
+    format!("{tag} ")
+}
+
 /// Parses a whole console (other lines are ignored; the console may carry
 /// a prefix such as a timestamp before the tag).
 pub fn parse(console: &str) -> Report {
     let mut rep = Report::default();
     for line in console.lines() {
         let line = line.trim_end_matches('\r');
-        if let Some(at) = line.find(SUMMARY_TAG) {
+        let record_tag = concat_tag(RECORD_TAG);
+        if let Some(at) = line.find(&concat_tag(SUMMARY_TAG)) {
             rep.summary = Some(fields(&line[at + SUMMARY_TAG.len()..]));
-        } else if let Some(at) = line.find(RECORD_TAG) {
-            let f = fields(&line[at + RECORD_TAG.len()..]);
+        } else if let Some(at) = line.find(&record_tag) {
+            let f = fields(&line[at + record_tag.len()..]);
             match record(&f) {
                 Some(r) => rep.records.push(r),
                 None => rep.malformed.push(line.to_string()),
