@@ -146,7 +146,8 @@ struct Counts {
     other: AtomicU64,
 }
 
-fn answer(req: &VmEventRequest, counts: &Counts) -> VmEventResponse {
+fn answer(req: &VmEventRequest, rsp: &mut VmEventResponse, counts: &Counts) {
+    let b = ResponseBuilder::for_request(rsp, req);
     match req.reason {
         VM_EVENT_REASON_CPUID => {
             counts.cpuid.fetch_add(1, Ordering::Relaxed);
@@ -154,17 +155,13 @@ fn answer(req: &VmEventRequest, counts: &Counts) -> VmEventResponse {
             if let Some(i) = COUNTED_LEAVES.iter().position(|l| *l == leaf) {
                 counts.by_leaf[i].fetch_add(1, Ordering::Relaxed);
             }
-            ResponseBuilder::for_request(req)
-                .cpuid(req, [None; 4])
-                .build()
+            b.cpuid(req, [None; 4]);
         }
         VM_EVENT_REASON_GUEST_REQUEST => {
             counts.guest_request.fetch_add(1, Ordering::Relaxed);
-            ResponseBuilder::for_request(req).build()
         }
         _ => {
             counts.other.fetch_add(1, Ordering::Relaxed);
-            ResponseBuilder::for_request(req).build()
         }
     }
 }
@@ -203,7 +200,7 @@ fn serve_ring(xc: &xen::Xc, o: &Options, deadline: Option<Instant>) -> Result<Ve
     let counts = Counts::default();
     while running(deadline) {
         let _ = ev.wait(100);
-        let r = consumer.poll(|req| answer(req, &counts));
+        let r = consumer.poll(|req, rsp| answer(req, rsp, &counts));
         if r.notify {
             let _ = ev.notify(local);
         }
@@ -280,7 +277,7 @@ fn serve_channels(
                             continue;
                         }
                     }
-                    match consumer.poll(&slot, vcpu as u32, |req| answer(req, counts)) {
+                    match consumer.poll(&slot, vcpu as u32, |req, rsp| answer(req, rsp, counts)) {
                         SlotPoll::Answered | SlotPoll::AnsweredMalformed(_) => {
                             let _ = ev.notify(local);
                         }
@@ -355,7 +352,8 @@ fn hostile_step(h: Hostile, slot: &SlotPtr, vcpu: u32, nr_vcpus: u32, tick: u32,
         }
         Hostile::Vcpu | Hostile::Version if state == VM_EVENT_SLOT_SUBMIT => {
             let req = slot.read_event();
-            let mut rsp = answer(&req, counts);
+            let mut rsp = VmEventResponse::zeroed();
+            answer(&req, &mut rsp, counts);
             if h == Hostile::Vcpu {
                 rsp.vcpu_id = (vcpu + 1) % nr_vcpus.max(2);
             } else {
