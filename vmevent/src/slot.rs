@@ -160,3 +160,23 @@ impl SlotConsumer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::VmEventSt;
+
+    #[test]
+    fn validate_checks_version_vcpu_and_pause() {
+        let mut r = VmEventSt::zeroed();
+        r.version = VM_EVENT_INTERFACE_VERSION;
+        r.vcpu_id = 3;
+        r.flags = VmEventFlags::VCPU_PAUSED.bits();
+        assert_eq!(validate(&r, 3), Ok(()));
+        assert_eq!(validate(&r, 2), Err(Malformed::Vcpu(3)));
+        r.flags = 0;
+        assert_eq!(validate(&r, 3), Err(Malformed::NotPaused));
+        r.version = 8;
+        assert_eq!(validate(&r, 3), Err(Malformed::Version(8)));
+    }
+}

@@ -379,3 +379,12 @@ fn audit_record_renders_one_json_line() {
     // Too small a buffer: None, no panic.
     assert!(d.verdict.audit.write_json(&mut [0u8; 10]).is_none());
 }
+
+#[test]
+fn policy_md_examples_parse() {
+    let doc = include_str!("../POLICY.md");
+    let ex = doc.split("## Examples").nth(1).unwrap();
+    let block = ex.split("```").nth(1).unwrap();
+    let p = Policy::parse(block).unwrap_or_else(|e| panic!("POLICY.md example: {e}"));
+    assert_eq!(p.rules().len(), 9);
+}

@@ -47,11 +47,41 @@ fn any_request() -> impl Strategy<Value = VmEventRequest> {
 fn token() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "cr0", "cr3", "cr4", "msr", "cpuid", "int3", "guest-request", "debug", "desc",
-            "any", "allow", "deny", "log", "spoof", "swallow", "reinject", "#", "=",
-            "log=warn", "log=off", "log=", "msr=0xc0000082", "msr=1,2", "leaf=0", "leaf=0x40000000",
-            "subleaf=1", "set=0x100000", "clear=0x1", "new=1/1", "eax=1", "ebx=0x2",
-            "vcpu=3", "rip=0x1000", "table=idtr", "access=write",
+            "cr0",
+            "cr3",
+            "cr4",
+            "msr",
+            "cpuid",
+            "int3",
+            "guest-request",
+            "debug",
+            "desc",
+            "any",
+            "allow",
+            "deny",
+            "log",
+            "spoof",
+            "swallow",
+            "reinject",
+            "#",
+            "=",
+            "log=warn",
+            "log=off",
+            "log=",
+            "msr=0xc0000082",
+            "msr=1,2",
+            "leaf=0",
+            "leaf=0x40000000",
+            "subleaf=1",
+            "set=0x100000",
+            "clear=0x1",
+            "new=1/1",
+            "eax=1",
+            "ebx=0x2",
+            "vcpu=3",
+            "rip=0x1000",
+            "table=idtr",
+            "access=write",
         ])
         .prop_map(String::from),
         "[a-z=0-9x/,_#-]{0,12}",
@@ -72,9 +102,16 @@ fn policy_text() -> impl Strategy<Value = String> {
 /// A valid rule line from its parts.
 fn valid_rule() -> impl Strategy<Value = String> {
     prop_oneof![
-        (0u32..3, any::<u64>(), prop::sample::select(vec!["allow", "deny", "log"]))
+        (
+            0u32..3,
+            any::<u64>(),
+            prop::sample::select(vec!["allow", "deny", "log"])
+        )
             .prop_map(|(cr, bits, a)| format!("cr{} clear={bits:#x} {a}", [0, 3, 4][cr as usize])),
-        (0u32..0x2000, prop::sample::select(vec!["allow", "deny", "log"]))
+        (
+            0u32..0x2000,
+            prop::sample::select(vec!["allow", "deny", "log"])
+        )
             .prop_map(|(m, a)| format!("msr msr={m:#x} {a} log=info")),
         (0u32..0x4000_0000, any::<u32>())
             .prop_map(|(l, v)| format!("cpuid leaf={l:#x} spoof eax={v}")),

@@ -337,3 +337,29 @@ pub(super) fn parse(text: &str) -> Result<Policy, ParseError<'_>> {
     }
     Ok(p)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_u64;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u64("0"), Some(0));
+        assert_eq!(parse_u64("0x10"), Some(16));
+        assert_eq!(parse_u64("0XfF"), Some(255));
+        assert_eq!(parse_u64("1_000"), Some(1000));
+        assert_eq!(parse_u64("18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            "",
+            "0x",
+            "_1",
+            "0x_1",
+            "1a",
+            "-1",
+            "18446744073709551616",
+            "0x1g",
+        ] {
+            assert_eq!(parse_u64(bad), None, "{bad}");
+        }
+    }
+}
