@@ -388,3 +388,16 @@ fn policy_md_examples_parse() {
     let p = Policy::parse(block).unwrap_or_else(|e| panic!("POLICY.md example: {e}"));
     assert_eq!(p.rules().len(), 9);
 }
+
+#[test]
+fn sizes_for_the_stub() {
+    // The stub keeps a Policy in a static and Decisions on its stacks.
+    println!(
+        "Policy {} B, Rule {} B, Verdict {} B, AuditRecord {} B",
+        core::mem::size_of::<Policy>(),
+        core::mem::size_of::<vmevent::policy::Rule>(),
+        core::mem::size_of::<vmevent::Verdict>(),
+        core::mem::size_of::<vmevent::AuditRecord>()
+    );
+    assert!(core::mem::size_of::<Policy>() <= 16 * 1024);
+}
