@@ -59,6 +59,12 @@ fn main(info: &'static BootInfo<'static>) {
         if id >= vcpus {
             return;
         }
+        if id == 0 && plan.delay_ms > 0 {
+            // Everything of ours is up: from here on, every trapping
+            // instruction is the workload's.
+            println!("WORKLOAD-WAIT delay_ms={}", plan.delay_ms);
+            boot::time::sleep_ns(u64::from(plan.delay_ms) * 1_000_000);
+        }
         // Start together, so the vCPUs really contend.
         ready.fetch_add(1, Ordering::AcqRel);
         while ready.load(Ordering::Acquire) < vcpus {

@@ -14,6 +14,7 @@
 //! | `vcpus` | vCPUs that run the workload (1..=its vCPU count) | all |
 //! | `leaves` | CPUID leaves cycled through (hex with `0x` or decimal) | `0,1` |
 //! | `lstar` | the value written to `LSTAR` | `0xffff800000c0ffee` |
+//! | `delay_ms` | wait this long (all vCPUs up) before the workload, printing `WORKLOAD-WAIT` first, so a monitor can attach to a booted guest | `0` |
 //!
 //! Any other token is an error that names it.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
@@ -97,6 +98,7 @@ pub struct Plan {
     leaves: [u32; MAX_LEAVES],
     nr_leaves: usize,
     pub lstar: u64,
+    pub delay_ms: u32,
 }
 
 impl Default for Plan {
@@ -110,6 +112,7 @@ impl Default for Plan {
             leaves: [0, 1, 0, 0, 0, 0, 0, 0],
             nr_leaves: 2,
             lstar: 0xffff_8000_00c0_ffee,
+            delay_ms: 0,
         }
     }
 }
@@ -193,6 +196,11 @@ impl Plan {
                             .ok_or(bad("expected 32-bit leaf numbers"))?;
                         p.nr_leaves += 1;
                     }
+                }
+                "delay_ms" => {
+                    p.delay_ms = parse_u64(value)
+                        .filter(|n| *n <= 600_000)
+                        .ok_or(bad("expected 0..=600000"))? as u32;
                 }
                 "lstar" => {
                     p.lstar = parse_u64(value)
@@ -290,6 +298,8 @@ mod tests {
         assert_eq!((p.count, p.vcpus), (7, Some(3)));
         assert_eq!(p.leaves(), [0, 0x4000_0100, 7]);
         assert_eq!(p.lstar, 0xffff_ffff_8100_0000);
+        assert_eq!(Plan::parse("delay_ms=2500").unwrap().delay_ms, 2500);
+        assert!(Plan::parse("delay_ms=600001").is_err());
         assert_eq!(Plan::parse("kinds=all").unwrap().kinds.iter().count(), 6);
     }
 
