@@ -2,7 +2,7 @@
 //!
 //! One thread per target vCPU plays "Xen on that vCPU": it raises a sync
 //! event, is paused until the answer comes back, and measures how long it
-//! waited. One consumer thread plays the stub (or xen-access), driving the
+//! waited. Consumer threads play the stub (or xen-access), driving the
 //! crate's real consumers over real shared pages. Event channels are a
 //! pending flag plus a thread unpark; as in Xen, a notification of a
 //! Xen-bound port runs Xen's handler synchronously in the sender's context.
@@ -153,7 +153,8 @@ struct Shared {
     channel: Channel,
     pages: Pages,
     vcpus: Vec<VcpuState>,
-    consumer: Mutex<Option<Thread>>,
+    /// Consumer threads ("stub vCPUs"); vCPU i's port goes to i % len.
+    consumers: Vec<Mutex<Option<Thread>>>,
     /// Ring mode: Xen's ring lock and the wait queue of parked vCPUs.
     front: Mutex<Front>,
     ring_wq: Condvar,
@@ -174,8 +175,9 @@ impl Shared {
         // SAFETY: `pages` holds slot_frames(n) pages.
         unsafe { SlotArea::new(self.pages.as_ptr(), self.vcpus.len() as u32) }
     }
-    fn kick_consumer(&self) {
-        if let Some(t) = &*self.consumer.lock().unwrap() {
+    fn kick_consumer(&self, vcpu: u32) {
+        let c = &self.consumers[vcpu as usize % self.consumers.len()];
+        if let Some(t) = &*c.lock().unwrap() {
             t.unpark();
         }
     }
@@ -243,6 +245,21 @@ pub struct SimConfig {
     pub events_per_vcpu: u64,
     /// Run for this long instead of a fixed count.
     pub duration: Option<Duration>,
+    /// Consumer threads for `Slots` (target vCPU i is served by consumer
+    /// i % consumers, like stub vCPUs); the stock ring has one port, so one.
+    pub consumers: u32,
+}
+
+impl SimConfig {
+    pub fn new(channel: Channel, vcpus: u32) -> Self {
+        Self {
+            channel,
+            vcpus,
+            events_per_vcpu: 1000,
+            duration: None,
+            consumers: 1,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -280,6 +297,10 @@ where
     H: Fn(&VmEventRequest, &mut VmEventResponse) + Send + Sync + 'static,
 {
     let n = cfg.vcpus.max(1);
+    let nc = match cfg.channel {
+        Channel::Ring => 1,
+        Channel::Slots => cfg.consumers.clamp(1, n),
+    };
     let pages = match cfg.channel {
         Channel::Ring => Pages::new(1),
         Channel::Slots => Pages::new(slot_frames(n) as usize),
@@ -288,7 +309,7 @@ where
         channel: cfg.channel,
         pages,
         vcpus: (0..n).map(|_| VcpuState::new()).collect(),
-        consumer: Mutex::new(None),
+        consumers: (0..nc).map(|_| Mutex::new(None)).collect(),
         front: Mutex::new(Front {
             req_prod_pvt: 0,
             rsp_cons: 0,
@@ -304,11 +325,17 @@ where
         sh.ring().init();
     }
 
-    let consumer = {
-        let sh = sh.clone();
-        thread::spawn(move || consumer_main(&sh, handler))
-    };
-    *sh.consumer.lock().unwrap() = Some(consumer.thread().clone());
+    let handler = Arc::new(handler);
+    let consumers: Vec<_> = (0..nc)
+        .map(|k| {
+            let sh = sh.clone();
+            let h = handler.clone();
+            thread::spawn(move || {
+                *sh.consumers[k as usize].lock().unwrap() = Some(thread::current());
+                consumer_main(&sh, &*h, k)
+            })
+        })
+        .collect();
 
     let start_gate = Arc::new(AtomicU32::new(0));
     let deadline = cfg.duration;
@@ -338,8 +365,10 @@ where
     }
     res.elapsed = t_start.elapsed();
     sh.stop.store(true, Ordering::Release);
-    sh.kick_consumer();
-    consumer.join().expect("consumer thread");
+    for (k, c) in consumers.into_iter().enumerate() {
+        sh.kick_consumer(k as u32);
+        c.join().expect("consumer thread");
+    }
     res.bad_responses = sh.bad_responses.load(Ordering::Relaxed);
     res.crossed = sh.crossed.load(Ordering::Relaxed);
     res.parked = sh.parked.load(Ordering::Relaxed);
@@ -368,7 +397,7 @@ fn vcpu_main(sh: &Shared, i: u32, per_vcpu: u64, deadline: Option<Duration>) -> 
                 slot.write_event(&req);
                 slot.store_state(VM_EVENT_SLOT_SUBMIT, Ordering::Release);
                 st.pending.store(true, Ordering::Release);
-                sh.kick_consumer();
+                sh.kick_consumer(i);
             }
             Channel::Ring => {
                 let ring = sh.ring();
@@ -386,7 +415,7 @@ fn vcpu_main(sh: &Shared, i: u32, per_vcpu: u64, deadline: Option<Duration>) -> 
                 f.req_prod_pvt = pvt;
                 drop(f);
                 sh.ring_pending.store(true, Ordering::Release);
-                sh.kick_consumer();
+                sh.kick_consumer(0);
             }
         }
         wait_until(|| !st.paused.load(Ordering::Acquire));
@@ -399,7 +428,7 @@ fn vcpu_main(sh: &Shared, i: u32, per_vcpu: u64, deadline: Option<Duration>) -> 
     (seq, waits)
 }
 
-fn consumer_main<H>(sh: &Shared, handler: H)
+fn consumer_main<H>(sh: &Shared, handler: &H, k: u32)
 where
     H: Fn(&VmEventRequest, &mut VmEventResponse),
 {
@@ -410,11 +439,12 @@ where
         let mut worked = false;
         match sh.channel {
             Channel::Slots => {
-                for (i, st) in sh.vcpus.iter().enumerate() {
+                let nc = sh.consumers.len();
+                for (i, st) in sh.vcpus.iter().enumerate().skip(k as usize).step_by(nc) {
                     if st.pending.swap(false, Ordering::AcqRel) {
                         worked = true;
                         let slot = area.slot(i as u32).expect("slot");
-                        if slots.poll(&slot, i as u32, &handler).must_notify() {
+                        if slots.poll(&slot, i as u32, handler).must_notify() {
                             sh.slot_resume(i as u32);
                         }
                     }
@@ -423,7 +453,7 @@ where
             Channel::Ring => {
                 if sh.ring_pending.swap(false, Ordering::AcqRel) {
                     worked = true;
-                    if ring.poll(&handler).notify {
+                    if ring.poll(handler).notify {
                         sh.ring_resume();
                     }
                 }

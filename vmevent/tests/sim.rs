@@ -7,12 +7,17 @@ use vmevent::Policy;
 const DEMO: &str = include_str!("../examples/demo.policy");
 
 fn check(channel: Channel, vcpus: u32) {
+    check_with(channel, vcpus, 1)
+}
+
+fn check_with(channel: Channel, vcpus: u32, consumers: u32) {
     let policy = Policy::parse(DEMO).expect("demo policy parses");
     let cfg = SimConfig {
         channel,
         vcpus,
         events_per_vcpu: 300,
         duration: None,
+        consumers,
     };
     let r = run(&cfg, move |req, rsp| {
         policy.evaluate(req, rsp);
@@ -41,6 +46,12 @@ fn slots_every_vcpu_gets_its_own_answer() {
 }
 
 #[test]
+fn slots_with_several_consumer_threads() {
+    check_with(Channel::Slots, 7, 3);
+    check_with(Channel::Slots, 2, 4); // more consumers than vCPUs: clamped
+}
+
+#[test]
 fn ring_every_vcpu_gets_its_own_answer_even_when_full() {
     for n in [1, 4, 12] {
         check(Channel::Ring, n);
@@ -59,6 +70,7 @@ fn ring_parks_vcpus_when_full() {
             vcpus: 12,
             events_per_vcpu: 500,
             duration: None,
+            consumers: 1,
         };
         let p = policy.clone();
         let r = run(&cfg, move |req, rsp| {
