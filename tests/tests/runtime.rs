@@ -12,6 +12,8 @@ use std::sync::OnceLock;
 use nested::{Guest, Run, Scenario};
 
 const SMP: [u32; 3] = [1, 3, 4];
+/// A vCPU count above the 32 legacy `vcpu_info` slots.
+const BIG: u32 = 40;
 
 /// Stated timer bound: how late a 10 ms one-shot may fire. The bed is QEMU
 /// TCG with 2 physical CPUs: with more vCPUs than that, Xen time-slices them
@@ -71,6 +73,14 @@ fn run() -> &'static Run {
             sc = sc.guest(Guest::pvh(name, &stub).vcpus(2).cmdline(cmdline));
             sc = create(sc, name).wait_shutdown(name, 60);
         }
+        // More vCPUs than the 32 vcpu_info slots of shared_info.
+        sc = sc.guest(
+            Guest::pvh("stub40", &stub)
+                .vcpus(BIG)
+                .memory_mb(64)
+                .cmdline("selftest ipi_rounds=2 timers=2 timer_bound_ms=10000"),
+        );
+        sc = create(sc, "stub40").wait_shutdown("stub40", 300);
         sc.step("list", "xl list").run()
     })
 }
@@ -196,7 +206,29 @@ fn bad_command_line_names_the_field_and_crashes() {
             "{g}: {}",
             bad[0]
         );
-        assert!(!c.contains("selftest"), "{g} ran on:\n{c}");
+        assert!(!c.contains("bringing them up"), "{g} ran on:\n{c}");
         assert_eq!(run.shutdown_reason(g), Some(3), "{g}: {}", run.xl_log(g));
     }
+}
+
+#[test]
+fn more_than_32_vcpus() {
+    let run = run();
+    let c = console(run, "stub40");
+    run.expect_in("stub40", c, &format!("{BIG}/{BIG} vCPUs online"));
+    for id in 0..BIG {
+        run.expect_in("stub40", c, &format!("ipi: vcpu {id} port "));
+        run.expect_in("stub40", c, &format!("-> vcpu {id} ok"));
+    }
+    run.expect_in("stub40", c, "events: wrong-vcpu deliveries 0");
+    run.expect_in("stub40", c, "stubdom: selftest PASS");
+    if let Some(t) = c.lines().find(|l| l.starts_with("timer: worst lateness")) {
+        eprintln!("stub40: {t}");
+    }
+    assert_eq!(
+        run.shutdown_reason("stub40"),
+        Some(0),
+        "{}",
+        run.xl_log("stub40")
+    );
 }

@@ -1,0 +1,96 @@
+//! The service's command line (xl `extra=`):
+//!
+//! | key | meaning | default |
+//! |-----|---------|---------|
+//! | `target=<domid>` | the domain to monitor (required) | — |
+//! | `policy=<rules>` | an inline policy: rules separated by `;`, words by `,` (`msr,msr=0xc0000082,deny;any,allow`) | the first PVH module (xl `ramdisk=`) |
+//! | `log=all\|violations\|none` | which audit records go to the console | `all` |
+//! | `mode=block\|poll` | how a stub vCPU waits for its ports | `block` |
+//! | `ring_frames=R` | async ring size in 4 KiB frames (1..=16) | `1` |
+//! | `seconds=N` | detach after N seconds (0 = never) | `0` |
+//!
+//! Policy text: vmevent/POLICY.md.
+
+use alloc::string::String;
+
+use boot::cmdline::{Cmdline, CmdlineError};
+use boot::BootInfo;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogMode {
+    All,
+    Violations,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitMode {
+    Block,
+    Poll,
+}
+
+pub struct Config {
+    pub target: u16,
+    pub policy_text: String,
+    /// Where the policy came from, for error messages.
+    pub policy_source: &'static str,
+    pub log: LogMode,
+    pub wait: WaitMode,
+    pub ring_frames: u32,
+    pub deadline_ns: Option<u64>,
+}
+
+pub const KNOWN: &[&str] = &["target", "policy", "log", "mode", "ring_frames", "seconds"];
+
+impl Config {
+    /// `Err` is one line naming the bad field.
+    pub fn parse(c: &Cmdline<'static>, info: &'static BootInfo<'static>) -> Result<Config, String> {
+        let e = |e: CmdlineError<'_>| alloc::format!("{e}");
+        c.validate(KNOWN).map_err(e)?;
+        let target = c.number("target", u64::MAX, 1, 0x7fef).map_err(e)?;
+        if target == u64::MAX {
+            return Err("field 'target': missing (target=<domid> of the domain to monitor)".into());
+        }
+        let (policy_text, policy_source) = match c.get("policy") {
+            Some(inline) => (inline.replace(';', "\n").replace(',', " "), "policy="),
+            None => match info.modules().next() {
+                Some(m) => (
+                    core::str::from_utf8(m.data)
+                        .map_err(|_| String::from("the policy module is not UTF-8 text"))?
+                        .into(),
+                    "the policy module",
+                ),
+                None => {
+                    return Err(
+                        "field 'policy': missing (policy=<rules> or a policy file as the PVH module)".into(),
+                    )
+                }
+            },
+        };
+        let log = match c.choice("log", "all", &["all", "violations", "none"]).map_err(e)? {
+            "violations" => LogMode::Violations,
+            "none" => LogMode::None,
+            _ => LogMode::All,
+        };
+        let wait = match c.choice("mode", "block", &["block", "poll"]).map_err(e)? {
+            "poll" => WaitMode::Poll,
+            _ => WaitMode::Block,
+        };
+        let ring_frames = c.number("ring_frames", 1, 1, 16).map_err(e)? as u32;
+        let seconds = c.number("seconds", 0, 0, 86_400 * 365).map_err(e)?;
+        Ok(Config {
+            target: target as u16,
+            policy_text,
+            policy_source,
+            log,
+            wait,
+            ring_frames,
+            deadline_ns: (seconds > 0).then(|| boot::time::now_ns() + seconds * 1_000_000_000),
+        })
+    }
+
+    /// Time to detach (a deadline passed; later also `xl shutdown`).
+    pub fn stop_requested(&self) -> bool {
+        self.deadline_ns.is_some_and(|d| boot::time::now_ns() >= d)
+    }
+}

@@ -1,0 +1,347 @@
+//! The introspection service: attach to one target with our own hypercalls,
+//! serve every vCPU's slot on one of our vCPUs, enforce the policy, audit,
+//! and detach leaving the target running.
+//!
+//! Target vCPU `i`'s port is bound to stub vCPU `i mod N`; each stub vCPU
+//! sleeps in `SCHEDOP_block` until one of its ports fires (or polls, with
+//! `mode=poll`), then answers the slots it owns. Answering happens in the
+//! vCPU's own loop, not in the upcall, so event handlers stay tiny.
+
+mod config;
+mod xenops;
+
+pub use config::{Config, LogMode, WaitMode};
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use boot::xen::{Port, XenError};
+use boot::{evtchn, println, sched, smp, time, PerVcpu, MAX_VCPUS};
+use vmevent::abi::vm_event::VM_EVENT_REASON_GUEST_REQUEST;
+use vmevent::policy::LogLevel;
+use vmevent::shm::{AsyncRingPtr, SlotArea};
+use vmevent::{AsyncRingConsumer, Policy, SlotConsumer, SlotPoll, VmEventRequest, VmEventResponse};
+
+/// Set by a port's handler for the stub vCPU it is bound to.
+static WORK: PerVcpu<AtomicBool> = PerVcpu::new([const { AtomicBool::new(false) }; MAX_VCPUS]);
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn on_port(_port: Port) {
+    WORK.get().store(true, Ordering::Release);
+}
+
+/// Counters, printed at the end (and what the tests compare with the
+/// target's own counts).
+struct Stats {
+    served: AtomicU64,
+    denied: AtomicU64,
+    malformed: AtomicU64,
+    async_events: AtomicU64,
+    /// `[target vCPU][VM_EVENT_REASON_*]`.
+    by_vcpu: [[AtomicU64; NR_REASONS]; MAX_VCPUS],
+    denied_by_reason: [AtomicU64; NR_REASONS],
+}
+
+const NR_REASONS: usize = 16;
+
+/// The kinds the summary names, by `VM_EVENT_REASON_*`.
+const REPORTED: [(u32, &str); 5] = [(10, "cpuid"), (4, "cr"), (5, "msr"), (6, "int3"), (8, "guest_request")];
+
+impl Stats {
+    const fn new() -> Self {
+        Stats {
+            served: AtomicU64::new(0),
+            denied: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            async_events: AtomicU64::new(0),
+            by_vcpu: [const { [const { AtomicU64::new(0) }; NR_REASONS] }; MAX_VCPUS],
+            denied_by_reason: [const { AtomicU64::new(0) }; NR_REASONS],
+        }
+    }
+
+    fn print(&self, nr_target_vcpus: u32) {
+        use core::fmt::Write;
+        for v in 0..nr_target_vcpus as usize {
+            let mut line = alloc::format!("stub: vcpu={v}");
+            for (r, name) in REPORTED {
+                let _ = write!(line, " {name}={}", self.by_vcpu[v][r as usize].load(Ordering::Relaxed));
+            }
+            println!("{line}");
+        }
+        let mut line = String::from("stub: denied");
+        for (r, name) in REPORTED {
+            let _ = write!(line, " {name}={}", self.denied_by_reason[r as usize].load(Ordering::Relaxed));
+        }
+        println!("{line}");
+    }
+}
+
+static STATS: Stats = Stats::new();
+
+/// What failed while attaching, as one line for the console.
+struct AttachError(String);
+
+fn named(e: XenError, what: &str, target: u16) -> AttachError {
+    let why = match e.name() {
+        "ESRCH" => alloc::format!("no such domain {target}"),
+        "EBUSY" => alloc::format!("domain {target} is already monitored (EBUSY)"),
+        "EACCES" | "EPERM" => alloc::format!(
+            "not permitted to {what} domain {target} ({}: check the FLASK labels and policy)",
+            e.name()
+        ),
+        n => alloc::format!("{what} domain {target} failed: {n}"),
+    };
+    AttachError(why)
+}
+
+/// Attached state: what must be undone at detach.
+struct Attachment {
+    target: u16,
+    gfns: Vec<u64>,
+    local_ports: Vec<Port>,
+    monitors: Vec<vmevent::abi::domctl::XenDomctlMonitorOp>,
+    slots: SlotArea,
+    ring: AsyncRingPtr,
+    nr_target_vcpus: u32,
+}
+
+fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
+    let t = cfg.target;
+    let info = xenops::getdomaininfo(t).map_err(|e| named(e, "inspect", t))?;
+    let monitors = policy.monitors();
+    let caps = xenops::monitor_capabilities(t).map_err(|e| named(e, "query monitor capabilities of", t))?;
+    if let Err(u) = monitors.check_capabilities(caps) {
+        return Err(AttachError(alloc::format!("policy {u}")));
+    }
+    xenops::pause(t).map_err(|e| named(e, "pause", t))?;
+    let mut undo = Undo { target: t, paused: true, channels: false, gfns: Vec::new() };
+
+    let ch = xenops::enable_channels(t, cfg.ring_frames).map_err(|e| named(e, "enable vm_event channels on", t))?;
+    undo.channels = true;
+    let n = ch.nr_vcpus;
+    if n != info.max_vcpu_id + 1 {
+        return Err(AttachError(alloc::format!(
+            "Xen reports {n} slots for a domain with {} vCPUs",
+            info.max_vcpu_id + 1
+        )));
+    }
+    let mut ports = vec![0u32; n as usize];
+    let async_port = xenops::get_ports(t, &mut ports).map_err(|e| named(e, "get the ports of", t))?;
+
+    let frames = (cfg.ring_frames + ch.slot_frames) as u64;
+    let base = boot::alloc_gfns(frames).ok_or_else(|| AttachError("no free guest frames for the channel pages".into()))?;
+    let mut gfns: Vec<u64> = (base..base + frames).collect();
+    xenops::acquire_channels(t, &mut gfns).map_err(|e| named(e, "map the channels of", t))?;
+    undo.gfns = gfns.clone();
+    let va = (base << 12) as *mut u8;
+    // SAFETY: Xen just mapped R ring frames then S slot frames at these
+    // identity-mapped GFNs; they stay mapped until detach removes them.
+    let (ring, slots) = unsafe {
+        (
+            AsyncRingPtr::new(va, cfg.ring_frames),
+            SlotArea::new(va.add(cfg.ring_frames as usize * 4096), n),
+        )
+    };
+
+    let stub_vcpus = smp::nr_vcpus();
+    let mut local_ports = Vec::new();
+    for (i, &p) in ports.iter().chain(core::iter::once(&async_port)).enumerate() {
+        let local = evtchn::bind_interdomain(t, p).map_err(|e| named(e, "bind an event channel of", t))?;
+        local_ports.push(local);
+        let owner = if i < n as usize { i as u32 % stub_vcpus } else { 0 };
+        evtchn::bind_vcpu(local, owner).map_err(|e| named(e, "move a port of", t))?;
+        evtchn::set_handler(local, Some(on_port)).map_err(|e| named(e, "handle a port of", t))?;
+        evtchn::unmask(local).map_err(|e| named(e, "unmask a port of", t))?;
+    }
+    let ops: Vec<_> = monitors.enable_ops().collect();
+    for (k, op) in ops.iter().enumerate() {
+        if let Err(e) = xenops::monitor(t, *op) {
+            for done in &ops[..k] {
+                let _ = xenops::monitor_off(t, *done);
+            }
+            return Err(named(e, "enable a monitor on", t));
+        }
+    }
+    xenops::unpause(t).map_err(|e| named(e, "unpause", t))?;
+    undo.forget();
+    println!(
+        "stub: attached to domain {t}: {n} vCPU slot(s) on {stub_vcpus} stub vCPU(s), {} monitor(s), ring {} frame(s), async port {async_port}",
+        ops.len(),
+        cfg.ring_frames
+    );
+    Ok(Attachment {
+        target: t,
+        gfns,
+        local_ports,
+        monitors: ops,
+        slots,
+        ring,
+        nr_target_vcpus: n,
+    })
+}
+
+/// Rolls back a half-done attach so the target is never left paused or
+/// with channels nobody serves.
+struct Undo {
+    target: u16,
+    paused: bool,
+    channels: bool,
+    gfns: Vec<u64>,
+}
+
+impl Undo {
+    fn forget(&mut self) {
+        self.paused = false;
+        self.channels = false;
+        self.gfns.clear();
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        for g in &self.gfns {
+            let _ = xenops::remove_from_physmap(*g);
+        }
+        if self.channels {
+            let _ = xenops::disable_channels(self.target);
+        }
+        if self.paused {
+            let _ = xenops::unpause(self.target);
+        }
+    }
+}
+
+fn detach(a: &Attachment) {
+    for op in &a.monitors {
+        let _ = xenops::monitor_off(a.target, *op);
+    }
+    for p in &a.local_ports {
+        let _ = evtchn::close(*p);
+    }
+    for g in &a.gfns {
+        let _ = xenops::remove_from_physmap(*g);
+    }
+    match xenops::disable_channels(a.target) {
+        Ok(()) => println!("stub: detached from domain {}: monitors off, channels disabled", a.target),
+        Err(e) => println!("stub: detaching from domain {}: disable failed: {}", a.target, e.name()),
+    }
+    if let Some(g) = a.gfns.first() {
+        boot::free_gfns(*g, a.gfns.len() as u64);
+    }
+}
+
+fn audit(cfg: &Config, rec: &vmevent::AuditRecord) {
+    let show = match cfg.log {
+        LogMode::All => true,
+        LogMode::Violations => rec.level >= LogLevel::Warn || rec.action == "deny",
+        LogMode::None => false,
+    };
+    if show {
+        let mut buf = [0u8; 512];
+        if let Some(line) = rec.write_json(&mut buf) {
+            println!("{line}");
+        }
+    }
+}
+
+/// Answers one request with the policy; counts and audits it.
+fn decide(cfg: &Config, policy: &Policy, stats: &Stats, req: &VmEventRequest, rsp: &mut VmEventResponse) {
+    let verdict = policy.evaluate(req, rsp);
+    let reason = req.reason as usize % NR_REASONS;
+    stats.served.fetch_add(1, Ordering::Relaxed);
+    if let Some(v) = stats.by_vcpu.get(req.vcpu_id as usize) {
+        v[reason].fetch_add(1, Ordering::Relaxed);
+    }
+    if verdict.audit.action == "deny" {
+        stats.denied.fetch_add(1, Ordering::Relaxed);
+        stats.denied_by_reason[reason].fetch_add(1, Ordering::Relaxed);
+    }
+    audit(cfg, &verdict.audit);
+}
+
+/// Runs the service; returns when the target is gone or the stub is asked
+/// to stop. `Err` is a one-line reason the attach failed.
+pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
+    let a = attach(cfg, policy).map_err(|e| e.0)?;
+    let stats = &STATS;
+    let stub_vcpus = smp::nr_vcpus();
+    let started = time::now_ns();
+    let res = smp::start_all(|me| {
+        let mine: Vec<u32> = (0..a.nr_target_vcpus).filter(|i| i % stub_vcpus == me).collect();
+        let mut consumer = SlotConsumer::new();
+        let mut async_consumer = (me == 0).then(|| AsyncRingConsumer::new(a.ring));
+        let mut next_check = time::now_ns();
+        while !STOP.load(Ordering::Acquire) {
+            WORK.get().store(false, Ordering::Release);
+            for &v in &mine {
+                let Some(slot) = a.slots.slot(v) else { continue };
+                let r = consumer.poll(&slot, v, |req, rsp| decide(cfg, policy, stats, req, rsp));
+                match r {
+                    SlotPoll::Answered => {
+                        let _ = evtchn::send(a.local_ports[v as usize]);
+                    }
+                    SlotPoll::AnsweredMalformed(_) => {
+                        stats.malformed.fetch_add(1, Ordering::Relaxed);
+                        let _ = evtchn::send(a.local_ports[v as usize]);
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(c) = async_consumer.as_mut() {
+                c.poll(u32::MAX, |req| {
+                    stats.async_events.fetch_add(1, Ordering::Relaxed);
+                    if req.reason == VM_EVENT_REASON_GUEST_REQUEST || cfg.log == LogMode::All {
+                        decide(cfg, policy, stats, req, &mut VmEventResponse::zeroed());
+                    }
+                });
+                let now = time::now_ns();
+                if now >= next_check {
+                    next_check = now + 200_000_000;
+                    if target_gone(a.target) || cfg.stop_requested() {
+                        STOP.store(true, Ordering::Release);
+                        for id in 0..stub_vcpus {
+                            smp::kick(id);
+                        }
+                        break;
+                    }
+                }
+            }
+            match cfg.wait {
+                WaitMode::Poll => core::hint::spin_loop(),
+                WaitMode::Block => {
+                    let deadline = time::now_ns() + 200_000_000;
+                    let _ = time::set_timer(deadline);
+                    sched::wait_until(|| {
+                        WORK.get().load(Ordering::Acquire) || STOP.load(Ordering::Acquire) || time::now_ns() >= deadline
+                    });
+                }
+            }
+        }
+    });
+    if let Err((id, e)) = res {
+        println!("stub: vCPU {id} did not come up: {}", e.name());
+    }
+    detach(&a);
+    let secs = (time::now_ns() - started) as f64 / 1e9;
+    println!(
+        "stub: served {} sync event(s) ({} denied, {} malformed) and {} async event(s) in {secs:.1} s; async ring dropped {}",
+        stats.served.load(Ordering::Relaxed),
+        stats.denied.load(Ordering::Relaxed),
+        stats.malformed.load(Ordering::Relaxed),
+        stats.async_events.load(Ordering::Relaxed),
+        a.ring.dropped().load(Ordering::Relaxed),
+    );
+    stats.print(a.nr_target_vcpus);
+    Ok(())
+}
+
+/// The target died, or shut down and waits to be destroyed.
+fn target_gone(t: u16) -> bool {
+    use vmevent::abi::domctl::{XEN_DOMINF_DYING, XEN_DOMINF_SHUTDOWN};
+    match xenops::getdomaininfo(t) {
+        Ok(i) => i.flags & (XEN_DOMINF_DYING | XEN_DOMINF_SHUTDOWN) != 0,
+        Err(_) => true,
+    }
+}

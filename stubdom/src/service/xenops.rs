@@ -1,0 +1,111 @@
+//! The hypercalls the stub makes on its target, typed. Every domctl goes
+//! through one buffer per call on the stack: Xen copies `struct xen_domctl`
+//! in and out, and the stub runs identity mapped, so a stack address is a
+//! valid guest handle.
+
+use boot::hypercall;
+use boot::xen::XenError;
+use vmevent::abi::domctl::{
+    XenDomctl, XenDomctlGetdomaininfo, XenDomctlMonitorOp, XenVmEventOpChannels,
+    XEN_DOMCTL_MONITOR_OP_DISABLE, XEN_VM_EVENT_DISABLE,
+};
+use vmevent::abi::memory::{XenMemAcquireResource, XENMEM_ACQUIRE_RESOURCE, XENMEM_RESOURCE_VM_EVENT};
+use vmevent::abi::domctl::XEN_DOMCTL_VM_EVENT_OP_MONITOR;
+
+/// Issues one domctl and returns Xen's copy back.
+fn domctl(mut d: XenDomctl) -> Result<XenDomctl, XenError> {
+    // SAFETY: `d` is a whole `struct xen_domctl` (layout checked against
+    // Xen's headers in vmevent) that lives across the call.
+    unsafe { hypercall::domctl(&mut d) }?;
+    Ok(d)
+}
+
+pub fn getdomaininfo(domid: u16) -> Result<XenDomctlGetdomaininfo, XenError> {
+    let info = domctl(XenDomctl::getdomaininfo(domid))?.getdomaininfo_out();
+    // XEN_DOMCTL_getdomaininfo answers for the next domain at or above the
+    // one asked for: a different id means ours does not exist.
+    if info.domain != domid {
+        return Err(XenError(3)); // ESRCH
+    }
+    Ok(info)
+}
+
+pub fn pause(domid: u16) -> Result<(), XenError> {
+    domctl(XenDomctl::pausedomain(domid)).map(drop)
+}
+
+pub fn unpause(domid: u16) -> Result<(), XenError> {
+    domctl(XenDomctl::unpausedomain(domid)).map(drop)
+}
+
+pub fn monitor_capabilities(domid: u16) -> Result<u32, XenError> {
+    let d = domctl(XenDomctl::monitor_op(domid, XenDomctlMonitorOp::get_capabilities()))?;
+    Ok(d.monitor_op_out().event)
+}
+
+pub fn monitor(domid: u16, op: XenDomctlMonitorOp) -> Result<(), XenError> {
+    domctl(XenDomctl::monitor_op(domid, op)).map(drop)
+}
+
+/// The same monitor, switched off.
+pub fn monitor_off(domid: u16, mut op: XenDomctlMonitorOp) -> Result<(), XenError> {
+    op.op = XEN_DOMCTL_MONITOR_OP_DISABLE;
+    monitor(domid, op)
+}
+
+pub fn enable_channels(domid: u16, ring_frames: u32) -> Result<XenVmEventOpChannels, XenError> {
+    Ok(domctl(XenDomctl::enable_channels(domid, ring_frames))?
+        .vm_event_op_out()
+        .channels())
+}
+
+/// Fills `ports` with each target vCPU's port; returns the async port.
+pub fn get_ports(domid: u16, ports: &mut [u32]) -> Result<u32, XenError> {
+    let d = domctl(XenDomctl::get_ports(
+        domid,
+        ports.as_mut_ptr() as u64,
+        ports.len() as u32,
+    ))?;
+    Ok(d.vm_event_op_out().ports().async_port)
+}
+
+pub fn disable_channels(domid: u16) -> Result<(), XenError> {
+    domctl(XenDomctl::vm_event_op(domid, XEN_VM_EVENT_DISABLE)).map(drop)
+}
+
+/// Maps the target's channel frames at our guest frames `gfns` (one each).
+pub fn acquire_channels(domid: u16, gfns: &mut [u64]) -> Result<(), XenError> {
+    let mut arg = XenMemAcquireResource {
+        domid,
+        type_: XENMEM_RESOURCE_VM_EVENT,
+        id: XEN_DOMCTL_VM_EVENT_OP_MONITOR,
+        nr_frames: gfns.len() as u32,
+        pad: 0,
+        frame: 0,
+        frame_list: gfns.as_mut_ptr() as u64,
+    };
+    // SAFETY: `arg` and the frame list it points at live across the call;
+    // for a translated caller Xen reads the list (our GFNs) and maps there.
+    unsafe { hypercall::memory_op(XENMEM_ACQUIRE_RESOURCE, &mut arg) }?;
+    if arg.nr_frames as usize != gfns.len() {
+        return Err(XenError(7)); // E2BIG: Xen mapped fewer than asked
+    }
+    Ok(())
+}
+
+/// `XENMEM_remove_from_physmap` of one of our frames (drops a foreign
+/// mapping we hold).
+pub fn remove_from_physmap(gfn: u64) -> Result<(), XenError> {
+    #[repr(C)]
+    struct RemoveFromPhysmap {
+        domid: u16,
+        gpfn: u64,
+    }
+    let mut arg = RemoveFromPhysmap {
+        domid: boot::xen::DOMID_SELF,
+        gpfn: gfn,
+    };
+    const XENMEM_REMOVE_FROM_PHYSMAP: u32 = 15;
+    // SAFETY: a two-field struct Xen only reads.
+    unsafe { hypercall::memory_op(XENMEM_REMOVE_FROM_PHYSMAP, &mut arg) }.map(drop)
+}
