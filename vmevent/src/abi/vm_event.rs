@@ -584,6 +584,11 @@ impl VmEventSt {
     }
 
     /// The event as bytes, for hashing/fuzzing/comparison.
+    ///
+    /// Values built by this crate (`zeroed`, `from_bytes`, copies out of
+    /// shared memory) have every byte initialised. Do not build a
+    /// `VmEventSt` with a struct literal whose unions name a member smaller
+    /// than the union: its tail would be uninitialised.
     pub fn as_bytes(&self) -> &[u8; 400] {
         // SAFETY: `VmEventSt` is `repr(C)`, 400 bytes, and has no padding
         // that is not an explicit field (checked by the layout assertions:
