@@ -19,6 +19,9 @@ pub struct StepResult {
     /// dom0 uptime at the step's start and end, seconds.
     pub started: f64,
     pub ended: f64,
+    /// A failure of this step stops the scenario (and fails `assert_ok`);
+    /// `step_may_fail` steps are the test's to judge.
+    pub required: bool,
 }
 
 impl StepResult {
@@ -59,6 +62,7 @@ pub(crate) fn parse(sc: &Scenario, boot: Boot) -> Run {
         .iter()
         .map(|s| StepResult {
             label: s.label.clone(),
+            required: s.required,
             ..Default::default()
         })
         .collect();
@@ -169,8 +173,9 @@ impl Run {
         log[at + 27..].split_whitespace().next()?.parse().ok()
     }
 
+    /// The first required step that failed or never ran.
     pub fn first_failure(&self) -> Option<&StepResult> {
-        self.steps.iter().find(|s| !s.ok())
+        self.steps.iter().find(|s| s.required && !s.ok())
     }
 
     /// Panics, naming the failed step and the log folder, unless every
@@ -283,7 +288,8 @@ mod tests {
         assert!((run.step("first").seconds() - 0.4).abs() < 1e-9);
         assert!(run.step("second").timed_out());
         assert_eq!(run.step("third").status, None);
-        assert_eq!(run.first_failure().unwrap().label, "second");
+        // "second" may fail; "third" is required and never ran.
+        assert_eq!(run.first_failure().unwrap().label, "third");
         assert_eq!(run.shutdown_reason("g"), Some(3));
         assert_eq!(run.console("g"), "boot\n");
         assert_eq!(run.console("absent"), "");
@@ -294,7 +300,9 @@ mod tests {
     #[test]
     #[should_panic(expected = "step 'second' failed (timed out)")]
     fn assert_ok_names_the_failed_step() {
-        let sc = Scenario::new("unit2").step("first", "true").step("second", "x");
+        let sc = Scenario::new("unit2")
+            .step("first", "true")
+            .step("second", "x");
         let boot = Boot {
             xen_log: String::new(),
             data_log: "@@BED step-begin 0 1\n@@BED step-end 0 rc=0 2\n@@BED step-begin 1 2\n\

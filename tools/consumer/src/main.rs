@@ -323,14 +323,19 @@ fn serve_channels(
         Ok(())
     });
     let _ = enable_monitors(xc, o, false);
+    // Read what we report from the pages before they are unmapped.
+    let dropped = ring.dropped().load(Ordering::Relaxed);
     drop(res);
-    let disabled = dc.issue(&XenDomctl::vm_event_op(domid, XEN_VM_EVENT_DISABLE));
+    let disabled = match dc.issue(&XenDomctl::vm_event_op(domid, XEN_VM_EVENT_DISABLE)) {
+        // The target is gone: Xen tore the channels down with it.
+        Err(e) if e.errno == libc::ESRCH => Ok(()),
+        r => r.map(drop),
+    };
     result?;
     disabled.map_err(|e| format!("disabling the channels: {e}"))?;
     println!(
-        "consumer: async ring: {} event(s), {} dropped by Xen",
-        async_events.load(Ordering::Relaxed),
-        ring.dropped().load(Ordering::Relaxed)
+        "consumer: async ring: {} event(s), {dropped} dropped by Xen",
+        async_events.load(Ordering::Relaxed)
     );
     Ok(counts)
 }

@@ -296,6 +296,18 @@ impl Drop for Resource {
     }
 }
 
+/// A domctl Xen refused, with its errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DomctlError {
+    pub errno: i32,
+}
+
+impl std::fmt::Display for DomctlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "domctl: {}", io::Error::from_raw_os_error(self.errno))
+    }
+}
+
 /// Raw domctls (libxenctrl does not know our new vm_event ops).
 pub struct Domctl {
     h: *mut XencallHandle,
@@ -327,15 +339,16 @@ impl Domctl {
         .map(|p| p.cast())
     }
 
-    /// Issues `d`; returns Xen's answer (the domctl with OUT fields).
-    pub fn issue(&self, d: &XenDomctl) -> io::Result<XenDomctl> {
+    /// Issues `d`; returns Xen's answer (the domctl with OUT fields), or
+    /// the errno Xen gave.
+    pub fn issue(&self, d: &XenDomctl) -> Result<XenDomctl, DomctlError> {
         // SAFETY: buf holds one XenDomctl; Xen reads and writes only it.
         unsafe {
             self.buf.write(*d);
-            check(
-                xencall1(self.h, HYPERVISOR_DOMCTL, self.buf as u64),
-                "domctl",
-            )?;
+            if xencall1(self.h, HYPERVISOR_DOMCTL, self.buf as u64) < 0 {
+                let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                return Err(DomctlError { errno });
+            }
             Ok(self.buf.read())
         }
     }
