@@ -225,20 +225,16 @@ pub fn upcall() {
     };
     loop {
         pending.store(0, Ordering::SeqCst);
-        let mut words = sel.swap(0, Ordering::SeqCst);
-        while words != 0 {
-            let w = words.trailing_zeros() as usize;
-            words &= words - 1;
-            let mut bits =
-                pending_word(w).load(Ordering::SeqCst) & !mask_word(w).load(Ordering::SeqCst);
-            while bits != 0 {
-                let b = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let port = w * 64 + b;
-                if BOUND[port].load(Ordering::Relaxed) != me {
-                    continue;
-                }
-                pending_word(w).fetch_and(!(1 << b), Ordering::SeqCst);
+        let sel_now = sel.swap(0, Ordering::SeqCst);
+        crate::xen::scan_2l(
+            sel_now,
+            |w| pending_word(w).load(Ordering::SeqCst),
+            |w| mask_word(w).load(Ordering::SeqCst),
+            |port| BOUND[port].load(Ordering::Relaxed) == me,
+            |port| {
+                // Clear first: an event arriving while the handler runs
+                // sets it again and is seen on the next pass.
+                pending_word(port / 64).fetch_and(!(1 << (port % 64)), Ordering::SeqCst);
                 match HANDLERS[port].load(Ordering::SeqCst) {
                     0 => {
                         UNHANDLED.fetch_add(1, Ordering::Relaxed);
@@ -250,8 +246,8 @@ pub fn upcall() {
                         f(port as Port);
                     }
                 }
-            }
-        }
+            },
+        );
         if pending.load(Ordering::SeqCst) == 0 {
             break;
         }
