@@ -93,10 +93,7 @@ fn on_timer(now: u64) {
 
 /// Waits up to `ns` for `cond`; false on timeout.
 fn wait_for(ns: u64, cond: impl Fn() -> bool) -> bool {
-    let deadline = time::now_ns() + ns;
-    let _ = time::set_timer(deadline);
-    sched::wait_until(|| cond() || time::now_ns() >= deadline);
-    cond()
+    time::wait_until_deadline(time::now_ns() + ns, cond)
 }
 
 fn main(info: &'static BootInfo<'static>) {

@@ -100,16 +100,34 @@ pub fn fires() -> u64 {
     percpu::this_cpu().timer_fires.load(Ordering::Relaxed)
 }
 
+/// Blocks (servicing events) until `cond()` holds or system time reaches
+/// `deadline_ns`; returns `cond()`. Uses this vCPU's one-shot timer.
+///
+/// Xen fires the timer when *its* system time passes the deadline; ours is
+/// extrapolated from `vcpu_time_info` and can lag by a few ms, so a fire may
+/// come "early" by our clock: the timer is then re-armed rather than waiting
+/// for an event that will not come.
+pub fn wait_until_deadline(deadline_ns: u64, mut cond: impl FnMut() -> bool) -> bool {
+    loop {
+        if cond() {
+            return true;
+        }
+        if now_ns() >= deadline_ns {
+            return cond();
+        }
+        let before = fires();
+        if set_timer(deadline_ns).is_err() {
+            sched::yield_now();
+            continue;
+        }
+        sched::wait_until(|| cond() || now_ns() >= deadline_ns || fires() != before);
+    }
+}
+
 /// Blocks this vCPU until system time `deadline_ns` (other events are
 /// serviced meanwhile).
 pub fn sleep_until(deadline_ns: u64) {
-    if set_timer(deadline_ns).is_err() {
-        while now_ns() < deadline_ns {
-            sched::yield_now();
-        }
-        return;
-    }
-    sched::wait_until(|| now_ns() >= deadline_ns);
+    wait_until_deadline(deadline_ns, || false);
 }
 
 /// Blocks this vCPU for `ns` nanoseconds.
