@@ -16,8 +16,11 @@ Commands:
   dom0      assemble the dom0 kernel + initramfs from Debian packages
   kernels   build our PVH kernels (x86_64-unknown-none)
   build     all of the above
-  exec CMD...  boot the bed and run each CMD as a dom0 shell step (busybox
-            sh, 120 s each); prints every step's output, then the log folder
+  exec [--file DEST=SRC]... [--guest NAME=KERNEL[:VCPUS[:CMDLINE]]]... CMD...
+            boot the bed and run each CMD as a dom0 shell step (busybox sh,
+            120 s each); files are copied into dom0, guests get xl configs
+            (/scenario/NAME.cfg; start them with `bed_start NAME [-p]`);
+            prints every step's output, then the log folder
   demo      the quick start: build everything, boot the bed, run the stub
             domain and print what it printed
   test      the project's test command: host unit tests, then the nested
@@ -83,23 +86,43 @@ fn test(layout: &Layout) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn exec(cmds: &[String]) -> anyhow::Result<()> {
+fn exec(args: &[String]) -> anyhow::Result<()> {
+    let mut sc = nested::Scenario::new("exec");
+    let mut cmds = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--file" => {
+                let spec = it.next().context("--file needs DEST=SRC")?;
+                let (dest, src) = spec.split_once('=').context("--file needs DEST=SRC")?;
+                sc = sc.file(dest, std::path::Path::new(src));
+            }
+            "--guest" => {
+                let spec = it.next().context("--guest needs NAME=KERNEL[:VCPUS[:CMDLINE]]")?;
+                let (name, rest) = spec.split_once('=').context("--guest needs NAME=KERNEL")?;
+                let mut parts = rest.splitn(3, ':');
+                let kernel = parts.next().unwrap_or_default();
+                let mut g = nested::Guest::pvh(name, std::path::Path::new(kernel));
+                if let Some(v) = parts.next() {
+                    g = g.vcpus(v.parse().context("--guest: VCPUS must be a number")?);
+                }
+                if let Some(c) = parts.next() {
+                    g = g.cmdline(c);
+                }
+                sc = sc.guest(g);
+            }
+            _ => cmds.push(a.clone()),
+        }
+    }
     if cmds.is_empty() {
         bail!("exec needs at least one shell command");
     }
-    let mut sc = nested::Scenario::new("exec");
     for (i, c) in cmds.iter().enumerate() {
         sc = sc.step_may_fail(&format!("{i}"), c, 120);
     }
     let run = sc.run();
-    for st in &run.steps {
-        println!(
-            "$ {}\n{}[status {:?}, {:.2} s]",
-            cmds[st.label.parse::<usize>()?],
-            st.output,
-            st.status,
-            st.seconds()
-        );
+    for (st, c) in run.steps.iter().zip(&cmds) {
+        println!("$ {c}\n{}[status {:?}, {:.2} s]", st.output, st.status, st.seconds());
     }
     println!("logs: {}", run.log_dir.display());
     Ok(())
