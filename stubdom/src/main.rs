@@ -9,6 +9,7 @@
 //! - `timer_ms=N`          timer interval in ms (1..=10000, default 10)
 //! - `timer_bound_ms=N`    allowed lateness in ms (1..=60000, default 250)
 //! - `crash=panic|pagefault|ud`  deliberately crash after boot
+//! - `crash_vcpu=N`        ... on vCPU N (0..=127, default 0; must exist)
 //!
 //! A bad command line prints one line naming the field and shuts down with
 //! SHUTDOWN_crash (see boot/README.md). A failed self-test also crashes; a
@@ -32,6 +33,7 @@ const KNOWN: &[&str] = &[
     "timer_ms",
     "timer_bound_ms",
     "crash",
+    "crash_vcpu",
 ];
 
 struct Config {
@@ -40,6 +42,7 @@ struct Config {
     timer_ns: u64,
     bound_ns: u64,
     crash: &'static str,
+    crash_vcpu: u32,
 }
 
 fn parse(c: &Cmdline<'static>) -> Result<Config, boot::cmdline::CmdlineError<'static>> {
@@ -51,6 +54,7 @@ fn parse(c: &Cmdline<'static>) -> Result<Config, boot::cmdline::CmdlineError<'st
         timer_ns: c.number("timer_ms", 10, 1, 10_000)? * 1_000_000,
         bound_ns: c.number("timer_bound_ms", 250, 1, 60_000)? * 1_000_000,
         crash: c.choice("crash", "none", &["none", "panic", "pagefault", "ud"])?,
+        crash_vcpu: c.number("crash_vcpu", 0, 0, u64::from(smp::nr_vcpus()) - 1)? as u32,
     })
 }
 
@@ -128,7 +132,33 @@ fn main(info: &'static BootInfo<'static>) {
         boot::gfn_window().unwrap_or_default()
     );
 
-    match cfg.crash {
+    if cfg.crash != "none" {
+        let (what, on) = (cfg.crash, cfg.crash_vcpu);
+        if on == 0 {
+            crash_now(what);
+        }
+        let _ = smp::start_all(|id| {
+            if id == on {
+                crash_now(what);
+            }
+            // The others wait for the crash to take the domain down.
+            sched::idle_forever();
+        });
+    }
+
+    let ok = selftest(&cfg);
+    if ok {
+        println!("stubdom: selftest PASS");
+        boot::poweroff();
+    } else {
+        println!("stubdom: selftest FAIL");
+        boot::crash();
+    }
+}
+
+/// Deliberately dies the way `what` says.
+fn crash_now(what: &str) {
+    match what {
         "panic" => panic!("deliberate panic requested on the command line"),
         "pagefault" => {
             // Canonical but beyond every mapping (PDPT entry 320 is empty).
@@ -140,15 +170,6 @@ fn main(info: &'static BootInfo<'static>) {
         // SAFETY: deliberately raises #UD.
         "ud" => unsafe { core::arch::asm!("ud2") },
         _ => {}
-    }
-
-    let ok = selftest(&cfg);
-    if ok {
-        println!("stubdom: selftest PASS");
-        boot::poweroff();
-    } else {
-        println!("stubdom: selftest FAIL");
-        boot::crash();
     }
 }
 

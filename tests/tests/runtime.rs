@@ -67,8 +67,11 @@ fn run() -> &'static Run {
         for (name, cmdline) in [
             ("panic", "crash=panic"),
             ("fault", "crash=pagefault"),
+            ("ud1", "crash=ud crash_vcpu=1"),
+            ("panic1", "crash=panic crash_vcpu=1"),
             ("badkey", "selftest colour=red"),
             ("badvalue", "ipi_rounds=ten"),
+            ("badvcpu", "crash=ud crash_vcpu=2"),
         ] {
             sc = sc.guest(Guest::pvh(name, &stub).vcpus(2).cmdline(cmdline));
             sc = create(sc, name).wait_shutdown(name, 60);
@@ -194,7 +197,11 @@ fn page_fault_prints_vector_rip_cr2_and_crashes() {
 #[test]
 fn bad_command_line_names_the_field_and_crashes() {
     let run = run();
-    for (g, field) in [("badkey", "colour"), ("badvalue", "ipi_rounds")] {
+    for (g, field) in [
+        ("badkey", "colour"),
+        ("badvalue", "ipi_rounds"),
+        ("badvcpu", "crash_vcpu"),
+    ] {
         let c = console(run, g);
         let bad: Vec<_> = c
             .lines()
@@ -230,5 +237,25 @@ fn more_than_32_vcpus() {
         Some(0),
         "{}",
         run.xl_log("stub40")
+    );
+}
+
+#[test]
+fn faults_and_panics_on_a_secondary_vcpu_name_it() {
+    let run = run();
+    let c = console(run, "ud1");
+    let line = c
+        .lines()
+        .find(|l| l.starts_with("FATAL: exception 6 (#UD invalid opcode)"))
+        .unwrap_or_else(|| panic!("no #UD line:\n{c}"));
+    assert!(line.contains("vcpu=1"), "{line}");
+    assert_eq!(run.shutdown_reason("ud1"), Some(3), "{}", run.xl_log("ud1"));
+    let c = console(run, "panic1");
+    run.expect_in("panic1", c, "PANIC on vcpu 1 at stubdom/src/main.rs:");
+    assert_eq!(
+        run.shutdown_reason("panic1"),
+        Some(3),
+        "{}",
+        run.xl_log("panic1")
     );
 }
