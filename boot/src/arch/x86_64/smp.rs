@@ -7,6 +7,8 @@ use alloc::vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use spin::Mutex;
+use x86_64::registers::control::{Cr0Flags, Cr4Flags};
+use x86_64::registers::model_specific::EferFlags;
 
 use crate::xen::{vcpuop, Port, VcpuHvmContext, VcpuHvmX86_64, XenError, VCPU_HVM_MODE_64B};
 
@@ -91,10 +93,16 @@ fn start_one(id: u32) -> Result<(), XenError> {
             rdi: u64::from(id),
             rip: super::start::ap_start64 as *const () as u64,
             rflags: 0x2,
-            cr0: 0x8001_0033, // PG | WP | NE | ET | MP | PE
+            cr0: (Cr0Flags::PAGING
+                | Cr0Flags::WRITE_PROTECT
+                | Cr0Flags::NUMERIC_ERROR
+                | Cr0Flags::EXTENSION_TYPE
+                | Cr0Flags::MONITOR_COPROCESSOR
+                | Cr0Flags::PROTECTED_MODE_ENABLE)
+                .bits(),
             cr3,
-            cr4: 0x20,   // PAE
-            efer: 0x500, // LMA | LME
+            cr4: Cr4Flags::PHYSICAL_ADDRESS_EXTENSION.bits(),
+            efer: (EferFlags::LONG_MODE_ENABLE | EferFlags::LONG_MODE_ACTIVE).bits(),
             ..Default::default()
         },
         union_tail: [0],
