@@ -4,9 +4,11 @@
 //! costs a caller one timeout, never the kernel.
 //!
 //! Concurrency: one call at a time (a spin mutex; a second vCPU spins until
-//! the first call ends, at most one timeout). The event handler runs on the
-//! port's vCPU (vCPU 0) with interrupts off: it only sets a flag and kicks
-//! the waiting vCPU, so it neither allocates nor takes a lock.
+//! the first call ends, at most one timeout). The port is rebound to the
+//! vCPU that waits (`EVTCHNOP_bind_vcpu`, only when the caller's vCPU
+//! changes). The event handler runs on the port's vCPU with interrupts
+//! off: it only sets a flag and kicks the waiting vCPU if that is another
+//! one, so it neither allocates nor takes a lock.
 //!
 //! Timers: a blocking call arms the calling vCPU's one-shot timer for its
 //! deadline and cancels it on return; a caller that uses that timer itself
@@ -45,8 +47,8 @@ static WAITER: AtomicU32 = AtomicU32::new(0);
 fn on_event(_port: Port) {
     EVENT.store(true, Ordering::SeqCst);
     let w = WAITER.load(Ordering::SeqCst);
-    // The port is delivered to vCPU 0; a caller blocked on another vCPU
-    // would not wake up for it.
+    // If the port is still delivered elsewhere (rebinding failed or raced),
+    // a caller blocked on another vCPU would not wake up for it.
     if w != 0 && w - 1 != boot::current_vcpu() {
         smp::kick(w - 1);
     }
@@ -177,7 +179,15 @@ impl Xenstore {
         deadline: u64,
         mut done: impl FnMut(&mut Connection) -> Option<T>,
     ) -> Result<Option<T>, Error> {
-        WAITER.store(boot::current_vcpu() + 1, Ordering::SeqCst);
+        let me = boot::current_vcpu();
+        WAITER.store(me + 1, Ordering::SeqCst);
+        // Have the port delivered to the vCPU that waits, so a busy vCPU 0
+        // (or one with interrupts off) cannot delay us; the kick in the
+        // handler covers a failed rebind. An event racing with the rebind
+        // is not lost: the loop below looks at the ring after it.
+        if evtchn::bound_vcpu(self.port) != me {
+            let _ = evtchn::bind_vcpu(self.port, me);
+        }
         let mut armed = false;
         let r = loop {
             // Cleared before looking, so an event from now on is seen by
