@@ -159,12 +159,24 @@ impl Scenario {
     }
 
     fn push(mut self, label: &str, action: Action, timeout_s: u32, required: bool) -> Self {
-        assert!(
-            !self.steps.iter().any(|s| s.label == label),
-            "step label {label} used twice"
-        );
+        // Labels the bed makes up (`start g`, `shutdown g`, ...) repeat when
+        // a guest is started twice: the later ones get ` (2)`, ` (3)`, ...
+        // Labels a test chose must be unique.
+        let mut label = label.to_string();
+        if self.steps.iter().any(|s| s.label == label) {
+            assert!(
+                !matches!(action, Action::Shell(_)),
+                "step label {label} used twice"
+            );
+            let base = label.clone();
+            let mut n = 2;
+            while self.steps.iter().any(|s| s.label == label) {
+                label = format!("{base} ({n})");
+                n += 1;
+            }
+        }
         self.steps.push(Step {
-            label: label.into(),
+            label,
             action,
             timeout_s,
             required,
