@@ -21,7 +21,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use boot::arch::x86_64::xen::get_param;
 use boot::memory::Range;
 use boot::xen::{hvm, Port, XenError};
-use boot::{evtchn, paging, sched, smp, time};
+use boot::{evtchn, paging, smp, time};
 use spin::Mutex;
 
 use crate::conn::{Connection, Stats};
@@ -89,6 +89,10 @@ impl Xenstore {
         if pfn == 0 || port == 0 || port >= evtchn::NR_PORTS as u64 {
             return Err(Error::NotAvailable);
         }
+        // 52-bit physical addresses at most: anything else is not a page.
+        if pfn >= 1 << 40 {
+            return Err(Error::NotAvailable);
+        }
         let addr = pfn << 12;
         // boot identity-maps [0, 4 GiB) and the memory map; the store page
         // is a special page below 4 GiB with toolstacks of today, but make
@@ -152,6 +156,12 @@ impl Xenstore {
         self.conn.lock().stats()
     }
 
+    /// The permanent error that ended the connection, if any (what
+    /// [`poll_watch`](Self::poll_watch) cannot report).
+    pub fn broken(&self) -> Option<Error> {
+        self.check_server().err().or(self.conn.lock().broken())
+    }
+
     fn check_server(&self) -> Result<(), Error> {
         if self.page.server_features.load(Ordering::Acquire) & SERVER_FEATURE_ERROR != 0 {
             let e = self.page.error.load(Ordering::Acquire);
@@ -188,7 +198,7 @@ impl Xenstore {
         if evtchn::bound_vcpu(self.port) != me {
             let _ = evtchn::bind_vcpu(self.port, me);
         }
-        let mut armed = false;
+        let mut blocked = false;
         let r = loop {
             // Cleared before looking, so an event from now on is seen by
             // the wait below.
@@ -202,18 +212,12 @@ impl Xenstore {
             if time::now_ns() >= deadline {
                 break Ok(None);
             }
-            if !armed {
-                armed = time::set_timer(deadline).is_ok();
-            }
-            if armed {
-                sched::wait_until(|| EVENT.load(Ordering::SeqCst) || time::now_ns() >= deadline);
-            } else {
-                // No timer: do not block (nothing would end the wait).
-                sched::yield_now();
-            }
+            // Re-arms the one-shot if Xen fires it early by our clock.
+            blocked = true;
+            time::wait_until_deadline(deadline, || EVENT.load(Ordering::SeqCst));
         };
         WAITER.store(0, Ordering::SeqCst);
-        if armed {
+        if blocked {
             let _ = time::stop_timer();
         }
         r
