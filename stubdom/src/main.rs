@@ -1,325 +1,60 @@
-//! The introspection stub domain. First binary: a runtime self-test that
-//! prints its command line and memory, brings up every vCPU, checks that an
-//! event bound to vCPU k is handled on vCPU k, fires timers, then powers off.
+//! The introspection stub domain.
 //!
-//! Command line (`key=value` tokens):
-//! - `selftest`            run the self-test (default; the only mode so far)
-//! - `ipi_rounds=N`        IPI rounds per vCPU (1..=1000, default 10)
-//! - `timers=N`            one-shot timers per vCPU (1..=1000, default 5)
-//! - `timer_ms=N`          timer interval in ms (1..=10000, default 10)
-//! - `timer_bound_ms=N`    allowed lateness in ms (1..=60000, default 250)
-//! - `crash=panic|pagefault|ud`  deliberately crash after boot
-//! - `crash_vcpu=N`        ... on vCPU N (0..=127, default 0; must exist)
+//! With `target=<domid>` on its command line it is the introspection
+//! service (`service`): it attaches to that domain with its own hypercalls,
+//! serves every vCPU's vm_event slot on one of its own vCPUs under the
+//! policy it was given, and detaches leaving the target running. Without
+//! it, it runs the runtime self-test (`selftest`).
 //!
-//! A bad command line prints one line naming the field and shuts down with
-//! SHUTDOWN_crash (see boot/README.md). A failed self-test also crashes; a
-//! passed one powers off.
+//! Shutdown codes: poweroff (0) after a clean detach or a refused attach
+//! (no such domain, already monitored, not permitted, a monitor the host
+//! lacks: one `stubdom: cannot attach: ...` line); crash (3) for a bad
+//! command line or policy (one line naming the field or policy line),
+//! panics and faults.
 
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+extern crate alloc;
+
+mod selftest;
+mod service;
+
+use alloc::boxed::Box;
 
 use boot::cmdline::Cmdline;
-use boot::xen::{Port, DOMID_SELF};
-use boot::{evtchn, println, sched, smp, time, BootInfo, PerVcpu, MAX_VCPUS};
+use boot::{println, BootInfo};
+use vmevent::Policy;
 
 boot::entry!(main);
-
-const KNOWN: &[&str] = &[
-    "selftest",
-    "ipi_rounds",
-    "timers",
-    "timer_ms",
-    "timer_bound_ms",
-    "crash",
-    "crash_vcpu",
-];
-
-struct Config {
-    ipi_rounds: u64,
-    timers: u64,
-    timer_ns: u64,
-    bound_ns: u64,
-    crash: &'static str,
-    crash_vcpu: u32,
-}
-
-fn parse(c: &Cmdline<'static>) -> Result<Config, boot::cmdline::CmdlineError<'static>> {
-    c.validate(KNOWN)?;
-    c.flag("selftest")?;
-    Ok(Config {
-        ipi_rounds: c.number("ipi_rounds", 10, 1, 1000)?,
-        timers: c.number("timers", 5, 1, 1000)?,
-        timer_ns: c.number("timer_ms", 10, 1, 10_000)? * 1_000_000,
-        bound_ns: c.number("timer_bound_ms", 250, 1, 60_000)? * 1_000_000,
-        crash: c.choice("crash", "none", &["none", "panic", "pagefault", "ud"])?,
-        crash_vcpu: c.number("crash_vcpu", 0, 0, u64::from(smp::nr_vcpus()) - 1)? as u32,
-    })
-}
-
-static IPI_PORT: PerVcpu<AtomicU32> = PerVcpu::new([const { AtomicU32::new(0) }; MAX_VCPUS]);
-static IPI_GOT: PerVcpu<AtomicU64> = PerVcpu::new([const { AtomicU64::new(0) }; MAX_VCPUS]);
-static LOOP_GOT: PerVcpu<AtomicU64> = PerVcpu::new([const { AtomicU64::new(0) }; MAX_VCPUS]);
-static WRONG_VCPU: AtomicU64 = AtomicU64::new(0);
-static FIRED_AT: PerVcpu<AtomicU64> = PerVcpu::new([const { AtomicU64::new(0) }; MAX_VCPUS]);
-static MAX_LATE: PerVcpu<AtomicU64> = PerVcpu::new([const { AtomicU64::new(0) }; MAX_VCPUS]);
-static EARLY: AtomicU64 = AtomicU64::new(0);
-static MAX_EARLY: AtomicU64 = AtomicU64::new(0);
-static TIMER_MISSED: AtomicU64 = AtomicU64::new(0);
-
-fn on_ipi(port: Port) {
-    if IPI_PORT.get().load(Ordering::Relaxed) != port {
-        WRONG_VCPU.fetch_add(1, Ordering::Relaxed);
-    }
-    IPI_GOT.get().fetch_add(1, Ordering::SeqCst);
-    wake_driver();
-}
-
-fn on_loopback(port: Port) {
-    if evtchn::bound_vcpu(port) != boot::current_vcpu() {
-        WRONG_VCPU.fetch_add(1, Ordering::Relaxed);
-    }
-    LOOP_GOT.get().fetch_add(1, Ordering::SeqCst);
-    wake_driver();
-}
-
-/// vCPU 0 drives the event tests and sleeps meanwhile: wake it.
-fn wake_driver() {
-    if boot::current_vcpu() != 0 {
-        smp::kick(0);
-    }
-}
-
-fn on_timer(now: u64) {
-    FIRED_AT.get().store(now, Ordering::SeqCst);
-}
-
-/// Waits up to `ns` for `cond`; false on timeout.
-fn wait_for(ns: u64, cond: impl Fn() -> bool) -> bool {
-    time::wait_until_deadline(time::now_ns() + ns, cond)
-}
 
 fn main(info: &'static BootInfo<'static>) {
     let cmdline = match Cmdline::from_bytes(info.cmdline) {
         Ok(c) => c,
         Err(e) => boot::config_error(format_args!("stubdom: {e}")),
     };
-    println!("stubdom: cmdline \"{}\"", cmdline.as_str());
-    let cfg = match parse(&cmdline) {
+    if cmdline.find("target").is_none() {
+        return selftest::main(info);
+    }
+    let cfg = match service::Config::parse(&cmdline, info) {
         Ok(c) => c,
-        Err(e) => boot::config_error(format_args!("stubdom: {e}")),
+        Err(e) => boot::config_error(format_args!("stubdom: bad command line: {e}")),
     };
-
-    for e in info.memmap() {
-        println!("stubdom: memmap {} {:?}", e.range, e.kind);
-    }
-    for (i, m) in info.modules().enumerate() {
-        println!(
-            "stubdom: module {i} at {:#x}, {} bytes, cmdline \"{}\"",
-            m.paddr,
-            m.data.len(),
-            core::str::from_utf8(m.cmdline).unwrap_or("?")
-        );
-    }
-    let (used, free) = boot::heap::stats();
+    // Boxed: a parsed policy is ~11 KiB, too much for a boot stack frame.
+    let policy = match Policy::parse(&cfg.policy_text) {
+        Ok(p) => Box::new(p),
+        Err(e) => boot::config_error(format_args!(
+            "stubdom: bad policy ({}): {e}",
+            cfg.policy_source
+        )),
+    };
     println!(
-        "stubdom: RAM {} KiB, heap used {} KiB free {} KiB, frames free {} KiB, gfn window {}",
-        info.ram_bytes() >> 10,
-        used >> 10,
-        free >> 10,
-        boot::free_ram() >> 10,
-        boot::gfn_window().unwrap_or_default()
+        "stubdom: monitoring domain {} with {} rule(s) from {}",
+        cfg.target,
+        policy.rules().len(),
+        cfg.policy_source
     );
-
-    if cfg.crash != "none" {
-        let (what, on) = (cfg.crash, cfg.crash_vcpu);
-        if on == 0 {
-            crash_now(what);
-        }
-        let _ = smp::start_all(|id| {
-            if id == on {
-                crash_now(what);
-            }
-            // The others wait for the crash to take the domain down.
-            sched::idle_forever();
-        });
+    if let Err(e) = service::run(&cfg, &policy) {
+        println!("stubdom: cannot attach: {e}");
     }
-
-    let ok = selftest(&cfg);
-    if ok {
-        println!("stubdom: selftest PASS");
-        boot::poweroff();
-    } else {
-        println!("stubdom: selftest FAIL");
-        boot::crash();
-    }
-}
-
-/// Deliberately dies the way `what` says.
-fn crash_now(what: &str) {
-    match what {
-        "panic" => panic!("deliberate panic requested on the command line"),
-        "pagefault" => {
-            // Canonical but beyond every mapping (PDPT entry 320 is empty).
-            let p = 0x50_0000_0000u64 as *const u64;
-            // SAFETY: deliberately unsound: this read must fault (unmapped).
-            let v = unsafe { p.read_volatile() };
-            println!("stubdom: read {v} from an unmapped address?!");
-        }
-        // SAFETY: deliberately raises #UD.
-        "ud" => unsafe { core::arch::asm!("ud2") },
-        _ => {}
-    }
-}
-
-fn selftest(cfg: &Config) -> bool {
-    let mut ok = true;
-    let n = smp::nr_vcpus();
-    println!("stubdom: {n} vCPU(s), bringing them up");
-    let t0 = time::now_ns();
-    match smp::bring_up() {
-        Ok(online) => println!(
-            "stubdom: {online}/{n} vCPUs online in {} us",
-            (time::now_ns() - t0) / 1000
-        ),
-        Err((id, e)) => {
-            println!("stubdom: vcpu {id} failed to come up: {e:?}");
-            return false;
-        }
-    }
-
-    // Every vCPU binds an IPI port to itself and reports in.
-    let r = smp::start_all(|id| match evtchn::bind_ipi(id) {
-        Ok(port) => {
-            IPI_PORT.of(id).store(port, Ordering::SeqCst);
-            let _ = evtchn::set_handler(port, Some(on_ipi));
-            let _ = evtchn::unmask(port);
-            println!("stubdom: vcpu {id} online, ipi port {port}");
-        }
-        Err(e) => println!("stubdom: vcpu {id} online, bind_ipi failed: {e:?}"),
-    });
-    if r.is_err() {
-        return false;
-    }
-
-    // IPIs: vCPU 0 sends to every vCPU's port, one at a time.
-    for id in 0..n {
-        let port = IPI_PORT.of(id).load(Ordering::SeqCst);
-        if port == 0 {
-            ok = false;
-            continue;
-        }
-        for round in 1..=cfg.ipi_rounds {
-            let _ = evtchn::send(port);
-            if !wait_for(1_000_000_000, || {
-                IPI_GOT.of(id).load(Ordering::SeqCst) >= round
-            }) {
-                break;
-            }
-        }
-        let got = IPI_GOT.of(id).load(Ordering::SeqCst);
-        let good = got == cfg.ipi_rounds;
-        ok &= good;
-        println!(
-            "ipi: vcpu {id} port {port} received {got}/{} {}",
-            cfg.ipi_rounds,
-            if good { "ok" } else { "MISSING" }
-        );
-    }
-
-    // EVTCHNOP_bind_vcpu: a loopback interdomain pair per vCPU, the receiving
-    // end rebound to vCPU k.
-    for id in 0..n {
-        let res = (|| {
-            let a = evtchn::alloc_unbound(DOMID_SELF)?;
-            let b = evtchn::bind_interdomain(DOMID_SELF, a)?;
-            evtchn::set_handler(a, Some(on_loopback))?;
-            evtchn::bind_vcpu(a, id)?;
-            evtchn::unmask(a)?;
-            Ok::<_, boot::xen::XenError>((a, b))
-        })();
-        match res {
-            Ok((a, b)) => {
-                let _ = evtchn::send(b);
-                let got = wait_for(1_000_000_000, || {
-                    LOOP_GOT.of(id).load(Ordering::SeqCst) >= 1
-                });
-                ok &= got;
-                println!(
-                    "bindvcpu: port {a} -> vcpu {id} {}",
-                    if got { "ok" } else { "MISSING" }
-                );
-                let _ = evtchn::close(a);
-                let _ = evtchn::close(b);
-            }
-            Err(e) => {
-                ok = false;
-                println!("bindvcpu: vcpu {id} setup failed: {e:?}");
-            }
-        }
-    }
-    let wrong = WRONG_VCPU.load(Ordering::SeqCst);
-    println!("events: wrong-vcpu deliveries {wrong}");
-    ok &= wrong == 0;
-
-    // Timers on every vCPU at once.
-    let timers = cfg.timers;
-    let interval = cfg.timer_ns;
-    let r = smp::start_all(|_id| {
-        time::set_callback(Some(on_timer));
-        for _ in 0..timers {
-            FIRED_AT.get().store(0, Ordering::SeqCst);
-            let deadline = time::now_ns() + interval;
-            if time::set_timer(deadline).is_err() {
-                TIMER_MISSED.fetch_add(1, Ordering::SeqCst);
-                continue;
-            }
-            // Xen fires when *its* clock passes the deadline; ours is
-            // extrapolated from this vCPU's vcpu_time_info and may differ a
-            // little, so a fire can look early: record that, don't wait on.
-            sched::wait_until(|| FIRED_AT.get().load(Ordering::SeqCst) != 0);
-            let at = FIRED_AT.get().load(Ordering::SeqCst);
-            if at < deadline {
-                EARLY.fetch_add(1, Ordering::SeqCst);
-                MAX_EARLY.fetch_max(deadline - at, Ordering::SeqCst);
-            }
-            MAX_LATE
-                .get()
-                .fetch_max(at.saturating_sub(deadline), Ordering::SeqCst);
-        }
-        time::set_callback(None);
-    });
-    if r.is_err() {
-        return false;
-    }
-    let mut worst = 0;
-    for id in 0..n {
-        let late = MAX_LATE.of(id).load(Ordering::SeqCst);
-        worst = worst.max(late);
-        println!(
-            "timer: vcpu {id} fired {} timers of {} ms, max late {} us",
-            timers,
-            interval / 1_000_000,
-            late / 1000
-        );
-    }
-    let missed = TIMER_MISSED.load(Ordering::SeqCst);
-    let early = EARLY.load(Ordering::SeqCst);
-    let in_bound = worst <= cfg.bound_ns && missed == 0;
-    println!(
-        "timer: worst lateness {} us, bound {} us, missed {missed}, early {early} (by <= {} us): {}",
-        worst / 1000,
-        cfg.bound_ns / 1000,
-        MAX_EARLY.load(Ordering::SeqCst) / 1000,
-        if in_bound { "ok" } else { "OUT OF BOUND" }
-    );
-    ok &= in_bound;
-    println!(
-        "stubdom: runtime up {} ms, unhandled events {}, console drops {}",
-        (time::now_ns() - boot::boot_time_ns()) / 1_000_000,
-        evtchn::unhandled(),
-        boot::console::dropped()
-    );
-    ok
 }

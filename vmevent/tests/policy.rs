@@ -401,3 +401,22 @@ fn sizes_for_the_stub() {
     );
     assert!(core::mem::size_of::<Policy>() <= 16 * 1024);
 }
+
+#[test]
+fn singlestep_rules_are_refused_where_the_host_lacks_it() {
+    use vmevent::abi::domctl::{
+        XEN_DOMCTL_MONITOR_EVENT_CPUID, XEN_DOMCTL_MONITOR_EVENT_SINGLESTEP,
+    };
+    let p = vmevent::Policy::parse("cpuid allow\nsinglestep log\nany allow\n").unwrap();
+    let svm_caps = 1 << XEN_DOMCTL_MONITOR_EVENT_CPUID;
+    let e = p.monitors().check_capabilities(svm_caps).unwrap_err();
+    assert_eq!((e.line, e.event), (2, XEN_DOMCTL_MONITOR_EVENT_SINGLESTEP));
+    assert_eq!(
+        e.to_string(),
+        "line 2: the host cannot monitor single-step (monitor event 2)"
+    );
+    assert!(p
+        .monitors()
+        .check_capabilities(svm_caps | 1 << XEN_DOMCTL_MONITOR_EVENT_SINGLESTEP)
+        .is_ok());
+}

@@ -60,14 +60,16 @@ impl Config {
                         .into(),
                     "the policy module",
                 ),
-                None => {
-                    return Err(
-                        "field 'policy': missing (policy=<rules> or a policy file as the PVH module)".into(),
-                    )
-                }
+                None => return Err(
+                    "field 'policy': missing (policy=<rules> or a policy file as the PVH module)"
+                        .into(),
+                ),
             },
         };
-        let log = match c.choice("log", "all", &["all", "violations", "none"]).map_err(e)? {
+        let log = match c
+            .choice("log", "all", &["all", "violations", "none"])
+            .map_err(e)?
+        {
             "violations" => LogMode::Violations,
             "none" => LogMode::None,
             _ => LogMode::All,

@@ -18,7 +18,8 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use boot::xen::{Port, XenError};
-use boot::{evtchn, println, sched, smp, time, PerVcpu, MAX_VCPUS};
+use boot::{evtchn, println, smp, time, PerVcpu, MAX_VCPUS};
+use vmevent::abi::domctl::XenDomctlMonitorOp;
 use vmevent::abi::vm_event::VM_EVENT_REASON_GUEST_REQUEST;
 use vmevent::policy::LogLevel;
 use vmevent::shm::{AsyncRingPtr, SlotArea};
@@ -39,6 +40,7 @@ struct Stats {
     denied: AtomicU64,
     malformed: AtomicU64,
     async_events: AtomicU64,
+    inject_failed: AtomicU64,
     /// `[target vCPU][VM_EVENT_REASON_*]`.
     by_vcpu: [[AtomicU64; NR_REASONS]; MAX_VCPUS],
     denied_by_reason: [AtomicU64; NR_REASONS],
@@ -47,7 +49,13 @@ struct Stats {
 const NR_REASONS: usize = 16;
 
 /// The kinds the summary names, by `VM_EVENT_REASON_*`.
-const REPORTED: [(u32, &str); 5] = [(10, "cpuid"), (4, "cr"), (5, "msr"), (6, "int3"), (8, "guest_request")];
+const REPORTED: [(u32, &str); 5] = [
+    (10, "cpuid"),
+    (4, "cr"),
+    (5, "msr"),
+    (6, "int3"),
+    (8, "guest_request"),
+];
 
 impl Stats {
     const fn new() -> Self {
@@ -56,6 +64,7 @@ impl Stats {
             denied: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             async_events: AtomicU64::new(0),
+            inject_failed: AtomicU64::new(0),
             by_vcpu: [const { [const { AtomicU64::new(0) }; NR_REASONS] }; MAX_VCPUS],
             denied_by_reason: [const { AtomicU64::new(0) }; NR_REASONS],
         }
@@ -66,13 +75,21 @@ impl Stats {
         for v in 0..nr_target_vcpus as usize {
             let mut line = alloc::format!("stub: vcpu={v}");
             for (r, name) in REPORTED {
-                let _ = write!(line, " {name}={}", self.by_vcpu[v][r as usize].load(Ordering::Relaxed));
+                let _ = write!(
+                    line,
+                    " {name}={}",
+                    self.by_vcpu[v][r as usize].load(Ordering::Relaxed)
+                );
             }
             println!("{line}");
         }
         let mut line = String::from("stub: denied");
         for (r, name) in REPORTED {
-            let _ = write!(line, " {name}={}", self.denied_by_reason[r as usize].load(Ordering::Relaxed));
+            let _ = write!(
+                line,
+                " {name}={}",
+                self.denied_by_reason[r as usize].load(Ordering::Relaxed)
+            );
         }
         println!("{line}");
     }
@@ -101,7 +118,7 @@ struct Attachment {
     target: u16,
     gfns: Vec<u64>,
     local_ports: Vec<Port>,
-    monitors: Vec<vmevent::abi::domctl::XenDomctlMonitorOp>,
+    monitors: Vec<XenDomctlMonitorOp>,
     slots: SlotArea,
     ring: AsyncRingPtr,
     nr_target_vcpus: u32,
@@ -111,14 +128,21 @@ fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
     let t = cfg.target;
     let info = xenops::getdomaininfo(t).map_err(|e| named(e, "inspect", t))?;
     let monitors = policy.monitors();
-    let caps = xenops::monitor_capabilities(t).map_err(|e| named(e, "query monitor capabilities of", t))?;
+    let caps = xenops::monitor_capabilities(t)
+        .map_err(|e| named(e, "query monitor capabilities of", t))?;
     if let Err(u) = monitors.check_capabilities(caps) {
         return Err(AttachError(alloc::format!("policy {u}")));
     }
     xenops::pause(t).map_err(|e| named(e, "pause", t))?;
-    let mut undo = Undo { target: t, paused: true, channels: false, gfns: Vec::new() };
+    let mut undo = Undo {
+        target: t,
+        paused: true,
+        channels: false,
+        gfns: Vec::new(),
+    };
 
-    let ch = xenops::enable_channels(t, cfg.ring_frames).map_err(|e| named(e, "enable vm_event channels on", t))?;
+    let ch = xenops::enable_channels(t, cfg.ring_frames)
+        .map_err(|e| named(e, "enable vm_event channels on", t))?;
     undo.channels = true;
     let n = ch.nr_vcpus;
     if n != info.max_vcpu_id + 1 {
@@ -128,10 +152,12 @@ fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
         )));
     }
     let mut ports = vec![0u32; n as usize];
-    let async_port = xenops::get_ports(t, &mut ports).map_err(|e| named(e, "get the ports of", t))?;
+    let async_port =
+        xenops::get_ports(t, &mut ports).map_err(|e| named(e, "get the ports of", t))?;
 
     let frames = (cfg.ring_frames + ch.slot_frames) as u64;
-    let base = boot::alloc_gfns(frames).ok_or_else(|| AttachError("no free guest frames for the channel pages".into()))?;
+    let base = boot::alloc_gfns(frames)
+        .ok_or_else(|| AttachError("no free guest frames for the channel pages".into()))?;
     let mut gfns: Vec<u64> = (base..base + frames).collect();
     xenops::acquire_channels(t, &mut gfns).map_err(|e| named(e, "map the channels of", t))?;
     undo.gfns = gfns.clone();
@@ -147,15 +173,34 @@ fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
 
     let stub_vcpus = smp::nr_vcpus();
     let mut local_ports = Vec::new();
-    for (i, &p) in ports.iter().chain(core::iter::once(&async_port)).enumerate() {
-        let local = evtchn::bind_interdomain(t, p).map_err(|e| named(e, "bind an event channel of", t))?;
+    for (i, &p) in ports
+        .iter()
+        .chain(core::iter::once(&async_port))
+        .enumerate()
+    {
+        let local =
+            evtchn::bind_interdomain(t, p).map_err(|e| named(e, "bind an event channel of", t))?;
         local_ports.push(local);
-        let owner = if i < n as usize { i as u32 % stub_vcpus } else { 0 };
+        let owner = if i < n as usize {
+            i as u32 % stub_vcpus
+        } else {
+            0
+        };
         evtchn::bind_vcpu(local, owner).map_err(|e| named(e, "move a port of", t))?;
         evtchn::set_handler(local, Some(on_port)).map_err(|e| named(e, "handle a port of", t))?;
         evtchn::unmask(local).map_err(|e| named(e, "unmask a port of", t))?;
     }
     let ops: Vec<_> = monitors.enable_ops().collect();
+    let writes = monitors.cr0.is_some()
+        || monitors.cr3.is_some()
+        || monitors.cr4.is_some()
+        || monitors.nr_msrs > 0;
+    if writes {
+        // Monitored CR/MSR writes must wait for our answer, or a deny
+        // would come too late.
+        xenops::monitor(t, XenDomctlMonitorOp::control_registers())
+            .map_err(|e| named(e, "hold back monitored writes of", t))?;
+    }
     for (k, op) in ops.iter().enumerate() {
         if let Err(e) = xenops::monitor(t, *op) {
             for done in &ops[..k] {
@@ -224,8 +269,15 @@ fn detach(a: &Attachment) {
         let _ = xenops::remove_from_physmap(*g);
     }
     match xenops::disable_channels(a.target) {
-        Ok(()) => println!("stub: detached from domain {}: monitors off, channels disabled", a.target),
-        Err(e) => println!("stub: detaching from domain {}: disable failed: {}", a.target, e.name()),
+        Ok(()) => println!(
+            "stub: detached from domain {}: monitors off, channels disabled",
+            a.target
+        ),
+        Err(e) => println!(
+            "stub: detaching from domain {}: disable failed: {}",
+            a.target,
+            e.name()
+        ),
     }
     if let Some(g) = a.gfns.first() {
         boot::free_gfns(*g, a.gfns.len() as u64);
@@ -247,8 +299,27 @@ fn audit(cfg: &Config, rec: &vmevent::AuditRecord) {
 }
 
 /// Answers one request with the policy; counts and audits it.
-fn decide(cfg: &Config, policy: &Policy, stats: &Stats, req: &VmEventRequest, rsp: &mut VmEventResponse) {
+fn decide(
+    cfg: &Config,
+    policy: &Policy,
+    stats: &Stats,
+    req: &VmEventRequest,
+    rsp: &mut VmEventResponse,
+) {
     let verdict = policy.evaluate(req, rsp);
+    if let Some(ev) = verdict.inject {
+        // Before the answer is published, so the trap is pending when the
+        // vCPU resumes.
+        if let Err(e) = xenops::inject_event(cfg.target, ev) {
+            stats.inject_failed.fetch_add(1, Ordering::Relaxed);
+            if stats.inject_failed.load(Ordering::Relaxed) == 1 {
+                println!(
+                    "stub: reinjecting a trap failed: {} (further failures counted)",
+                    e.name()
+                );
+            }
+        }
+    }
     let reason = req.reason as usize % NR_REASONS;
     stats.served.fetch_add(1, Ordering::Relaxed);
     if let Some(v) = stats.by_vcpu.get(req.vcpu_id as usize) {
@@ -261,22 +332,82 @@ fn decide(cfg: &Config, policy: &Policy, stats: &Stats, req: &VmEventRequest, rs
     audit(cfg, &verdict.audit);
 }
 
+/// dom0's view of the stub: the PV shutdown protocol (`xl shutdown`) and
+/// counters under the stub's own xenstore path (`data/vmi/*`).
+struct Control {
+    xs: Option<xenstore::Xenstore>,
+}
+
+impl Control {
+    fn connect() -> Control {
+        match xenstore::Xenstore::connect() {
+            Ok(xs) => {
+                let _ = xs.advertise_poweroff();
+                if let Err(e) = xs.watch_shutdown() {
+                    println!("stub: xenstore: cannot watch control/shutdown: {e:?}");
+                }
+                Control { xs: Some(xs) }
+            }
+            Err(e) => {
+                println!(
+                    "stub: xenstore unavailable ({e:?}): no xl shutdown, no published counters"
+                );
+                Control { xs: None }
+            }
+        }
+    }
+
+    /// True once dom0 asked us to shut down (poweroff, halt or reboot).
+    fn shutdown_requested(&self) -> bool {
+        let Some(xs) = &self.xs else { return false };
+        match xs.poll_watch() {
+            Some(ev) if ev.token == xenstore::SHUTDOWN_TOKEN => {
+                matches!(xs.take_shutdown_request(), Ok(Some(_)))
+            }
+            _ => false,
+        }
+    }
+
+    fn publish(&self, stats: &Stats, dropped: u32) {
+        let Some(xs) = &self.xs else { return };
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        for (key, v) in [
+            ("data/vmi/served", n(&stats.served)),
+            ("data/vmi/denied", n(&stats.denied)),
+            ("data/vmi/malformed", n(&stats.malformed)),
+            ("data/vmi/async", n(&stats.async_events)),
+            ("data/vmi/dropped", u64::from(dropped)),
+        ] {
+            let _ = xs.write_str(key, &alloc::format!("{v}"));
+        }
+    }
+}
+
 /// Runs the service; returns when the target is gone or the stub is asked
 /// to stop. `Err` is a one-line reason the attach failed.
 pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
+    let control = Control::connect();
     let a = attach(cfg, policy).map_err(|e| e.0)?;
+    if let Some(xs) = &control.xs {
+        let _ = xs.write_str("data/vmi/target", &alloc::format!("{}", a.target));
+    }
     let stats = &STATS;
     let stub_vcpus = smp::nr_vcpus();
     let started = time::now_ns();
     let res = smp::start_all(|me| {
-        let mine: Vec<u32> = (0..a.nr_target_vcpus).filter(|i| i % stub_vcpus == me).collect();
+        let mine: Vec<u32> = (0..a.nr_target_vcpus)
+            .filter(|i| i % stub_vcpus == me)
+            .collect();
         let mut consumer = SlotConsumer::new();
         let mut async_consumer = (me == 0).then(|| AsyncRingConsumer::new(a.ring));
         let mut next_check = time::now_ns();
+        let mut next_publish = time::now_ns();
         while !STOP.load(Ordering::Acquire) {
             WORK.get().store(false, Ordering::Release);
             for &v in &mine {
-                let Some(slot) = a.slots.slot(v) else { continue };
+                let Some(slot) = a.slots.slot(v) else {
+                    continue;
+                };
                 let r = consumer.poll(&slot, v, |req, rsp| decide(cfg, policy, stats, req, rsp));
                 match r {
                     SlotPoll::Answered => {
@@ -297,9 +428,17 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
                     }
                 });
                 let now = time::now_ns();
+                if now >= next_publish {
+                    next_publish = now + 1_000_000_000;
+                    control.publish(stats, a.ring.dropped().load(Ordering::Relaxed));
+                }
                 if now >= next_check {
                     next_check = now + 200_000_000;
-                    if target_gone(a.target) || cfg.stop_requested() {
+                    let gone = target_gone(a.target);
+                    if gone || cfg.stop_requested() || control.shutdown_requested() {
+                        if gone {
+                            println!("stub: domain {} is gone", a.target);
+                        }
                         STOP.store(true, Ordering::Release);
                         for id in 0..stub_vcpus {
                             smp::kick(id);
@@ -311,10 +450,10 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
             match cfg.wait {
                 WaitMode::Poll => core::hint::spin_loop(),
                 WaitMode::Block => {
-                    let deadline = time::now_ns() + 200_000_000;
-                    let _ = time::set_timer(deadline);
-                    sched::wait_until(|| {
-                        WORK.get().load(Ordering::Acquire) || STOP.load(Ordering::Acquire) || time::now_ns() >= deadline
+                    // Bounded, so vCPU 0 keeps checking on the target and
+                    // on dom0's requests while no event comes.
+                    time::wait_until_deadline(time::now_ns() + 200_000_000, || {
+                        WORK.get().load(Ordering::Acquire) || STOP.load(Ordering::Acquire)
                     });
                 }
             }
@@ -323,15 +462,17 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
     if let Err((id, e)) = res {
         println!("stub: vCPU {id} did not come up: {}", e.name());
     }
+    // The pages go with the detach: read what we report first.
+    let dropped = a.ring.dropped().load(Ordering::Relaxed);
     detach(&a);
+    control.publish(stats, dropped);
     let secs = (time::now_ns() - started) as f64 / 1e9;
     println!(
-        "stub: served {} sync event(s) ({} denied, {} malformed) and {} async event(s) in {secs:.1} s; async ring dropped {}",
+        "stub: served {} sync event(s) ({} denied, {} malformed) and {} async event(s) in {secs:.1} s; async ring dropped {dropped}",
         stats.served.load(Ordering::Relaxed),
         stats.denied.load(Ordering::Relaxed),
         stats.malformed.load(Ordering::Relaxed),
         stats.async_events.load(Ordering::Relaxed),
-        a.ring.dropped().load(Ordering::Relaxed),
     );
     stats.print(a.nr_target_vcpus);
     Ok(())

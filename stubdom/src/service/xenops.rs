@@ -5,12 +5,14 @@
 
 use boot::hypercall;
 use boot::xen::XenError;
+use vmevent::abi::domctl::XEN_DOMCTL_VM_EVENT_OP_MONITOR;
 use vmevent::abi::domctl::{
     XenDomctl, XenDomctlGetdomaininfo, XenDomctlMonitorOp, XenVmEventOpChannels,
     XEN_DOMCTL_MONITOR_OP_DISABLE, XEN_VM_EVENT_DISABLE,
 };
-use vmevent::abi::memory::{XenMemAcquireResource, XENMEM_ACQUIRE_RESOURCE, XENMEM_RESOURCE_VM_EVENT};
-use vmevent::abi::domctl::XEN_DOMCTL_VM_EVENT_OP_MONITOR;
+use vmevent::abi::memory::{
+    XenMemAcquireResource, XENMEM_ACQUIRE_RESOURCE, XENMEM_RESOURCE_VM_EVENT,
+};
 
 /// Issues one domctl and returns Xen's copy back.
 fn domctl(mut d: XenDomctl) -> Result<XenDomctl, XenError> {
@@ -39,7 +41,10 @@ pub fn unpause(domid: u16) -> Result<(), XenError> {
 }
 
 pub fn monitor_capabilities(domid: u16) -> Result<u32, XenError> {
-    let d = domctl(XenDomctl::monitor_op(domid, XenDomctlMonitorOp::get_capabilities()))?;
+    let d = domctl(XenDomctl::monitor_op(
+        domid,
+        XenDomctlMonitorOp::get_capabilities(),
+    ))?;
     Ok(d.monitor_op_out().event)
 }
 
@@ -108,4 +113,33 @@ pub fn remove_from_physmap(gfn: u64) -> Result<(), XenError> {
     const XENMEM_REMOVE_FROM_PHYSMAP: u32 = 15;
     // SAFETY: a two-field struct Xen only reads.
     unsafe { hypercall::memory_op(XENMEM_REMOVE_FROM_PHYSMAP, &mut arg) }.map(drop)
+}
+
+/// Reinjects a trap the monitor intercepted (`XEN_DMOP_inject_event`), so it
+/// is pending when the vCPU resumes.
+pub fn inject_event(domid: u16, ev: vmevent::abi::hvm::XenDmOpInjectEvent) -> Result<(), XenError> {
+    use vmevent::abi::hvm::{XenDmOpBuf, XenDmOpInject, XEN_DMOP_INJECT_EVENT};
+    const HYPERVISOR_DM_OP: u32 = 41;
+    let mut op = XenDmOpInject {
+        op: XEN_DMOP_INJECT_EVENT,
+        pad: 0,
+        inject_event: ev,
+    };
+    let mut buf = XenDmOpBuf {
+        h: &mut op as *mut XenDmOpInject as u64,
+        size: core::mem::size_of::<XenDmOpInject>() as u64,
+    };
+    // SAFETY: one buffer descriptor pointing at `op`; both live across the
+    // call and Xen reads at most `size` bytes (zero-filling the rest).
+    XenError::check(unsafe {
+        hypercall::hypercall(
+            HYPERVISOR_DM_OP,
+            u64::from(domid),
+            1,
+            &mut buf as *mut XenDmOpBuf as u64,
+            0,
+            0,
+        )
+    })
+    .map(drop)
 }

@@ -367,6 +367,14 @@ impl XenDomctlMonitorOp {
         Self::base(XEN_DOMCTL_MONITOR_OP_GET_CAPABILITIES, 0)
     }
 
+    /// `XEN_DOMCTL_MONITOR_OP_CONTROL_REGISTERS`: without it Xen performs a
+    /// monitored CR or MSR write at once and only reports it, so
+    /// `VM_EVENT_FLAG_DENY` has nothing left to deny. One way only: Xen has
+    /// no op to turn it off again.
+    pub fn control_registers() -> Self {
+        Self::base(XEN_DOMCTL_MONITOR_OP_CONTROL_REGISTERS, 0)
+    }
+
     /// Enable (`enable = true`) or disable a monitor that takes no options
     /// beyond `sync` (CPUID, breakpoints and descriptor access are always
     /// synchronous in 4.17 and ignore `u`).

@@ -4,8 +4,9 @@ use super::{Action, EventKind, LogLevel, Match, Policy, Rule};
 use crate::abi::{
     VmEventRequest, VmEventResponse, XenDmOpInjectEvent, VM_EVENT_REASON_CPUID,
     VM_EVENT_REASON_DEBUG_EXCEPTION, VM_EVENT_REASON_DESCRIPTOR_ACCESS,
-    VM_EVENT_REASON_GUEST_REQUEST, VM_EVENT_REASON_MOV_TO_MSR, VM_EVENT_REASON_SOFTWARE_BREAKPOINT,
-    VM_EVENT_REASON_WRITE_CTRLREG, VM_EVENT_X86_CR0, VM_EVENT_X86_CR3, VM_EVENT_X86_CR4,
+    VM_EVENT_REASON_GUEST_REQUEST, VM_EVENT_REASON_MOV_TO_MSR, VM_EVENT_REASON_SINGLESTEP,
+    VM_EVENT_REASON_SOFTWARE_BREAKPOINT, VM_EVENT_REASON_WRITE_CTRLREG, VM_EVENT_X86_CR0,
+    VM_EVENT_X86_CR3, VM_EVENT_X86_CR4,
 };
 use crate::audit::AuditRecord;
 use crate::response::{ResponseBuilder, MAX_INSN_LEN};
@@ -47,6 +48,7 @@ pub fn classify(req: &VmEventRequest) -> Option<EventKind> {
         VM_EVENT_REASON_GUEST_REQUEST => EventKind::GuestRequest,
         VM_EVENT_REASON_DEBUG_EXCEPTION => EventKind::Debug,
         VM_EVENT_REASON_DESCRIPTOR_ACCESS => EventKind::Desc,
+        VM_EVENT_REASON_SINGLESTEP => EventKind::Singlestep,
         _ => return None,
     })
 }

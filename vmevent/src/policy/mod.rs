@@ -29,12 +29,15 @@ pub enum EventKind {
     GuestRequest,
     Debug,
     Desc,
+    /// Single-step (Intel's monitor trap flag): hosts without it refuse
+    /// the policy at attach time.
+    Singlestep,
     /// Matches every event; needs no monitor of its own.
     Any,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         Self::Cr0,
         Self::Cr3,
         Self::Cr4,
@@ -44,6 +47,7 @@ impl EventKind {
         Self::GuestRequest,
         Self::Debug,
         Self::Desc,
+        Self::Singlestep,
         Self::Any,
     ];
 
@@ -58,6 +62,7 @@ impl EventKind {
             Self::GuestRequest => "guest-request",
             Self::Debug => "debug",
             Self::Desc => "desc",
+            Self::Singlestep => "singlestep",
             Self::Any => "any",
         }
     }
@@ -73,6 +78,7 @@ impl EventKind {
             "guest-request" => Self::GuestRequest,
             "debug" => Self::Debug,
             "desc" => Self::Desc,
+            "singlestep" => Self::Singlestep,
             "any" => Self::Any,
             _ => return None,
         })

@@ -1,6 +1,7 @@
 //! Which Xen monitors a policy needs, and whether the host offers them.
 
 use super::{EventKind, Policy};
+use crate::abi::domctl::XEN_DOMCTL_MONITOR_EVENT_SINGLESTEP;
 use crate::abi::{
     XenDomctlMonitorOp, VM_EVENT_X86_CR0, VM_EVENT_X86_CR3, VM_EVENT_X86_CR4,
     XEN_DOMCTL_MONITOR_EVENT_CPUID, XEN_DOMCTL_MONITOR_EVENT_DEBUG_EXCEPTION,
@@ -34,6 +35,7 @@ pub struct MonitorSet {
     pub guest_request: Option<u32>,
     pub debug_exception: Option<u32>,
     pub desc_access: Option<u32>,
+    pub singlestep: Option<u32>,
 }
 
 /// A rule the host cannot enforce.
@@ -104,6 +106,11 @@ impl MonitorSet {
                 XEN_DOMCTL_MONITOR_EVENT_DESC_ACCESS,
                 "descriptor access",
             ),
+            (
+                self.singlestep,
+                XEN_DOMCTL_MONITOR_EVENT_SINGLESTEP,
+                "single-step",
+            ),
         ];
         cr.into_iter().chain(msr).chain(
             simple
@@ -150,6 +157,7 @@ impl MonitorSet {
             (self.cpuid, XEN_DOMCTL_MONITOR_EVENT_CPUID),
             (self.int3, XEN_DOMCTL_MONITOR_EVENT_SOFTWARE_BREAKPOINT),
             (self.desc_access, XEN_DOMCTL_MONITOR_EVENT_DESC_ACCESS),
+            (self.singlestep, XEN_DOMCTL_MONITOR_EVENT_SINGLESTEP),
         ]
         .into_iter()
         .filter_map(|(l, e)| l.map(|_| XenDomctlMonitorOp::simple(e, true)));
@@ -178,6 +186,7 @@ impl Policy {
                 EventKind::GuestRequest => &mut s.guest_request,
                 EventKind::Debug => &mut s.debug_exception,
                 EventKind::Desc => &mut s.desc_access,
+                EventKind::Singlestep => &mut s.singlestep,
                 EventKind::Any => continue,
                 EventKind::Msr => {
                     for &m in r.matches.msrs() {
