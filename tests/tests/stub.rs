@@ -27,7 +27,7 @@ fn target(name: &str, kernel: &std::path::Path, vcpus: u32) -> Guest {
         .vcpus(vcpus)
         .seclabel(TARGET_LABEL)
         .cmdline(&format!(
-            "kinds=cpuid,cr,msr,int3,guest_request count={COUNT} leaves=0x6,0xa delay_ms=6000"
+            "kinds=cpuid,cr,msr,int3,guest_request count={COUNT} leaves=0x6,0xa delay_ms=10000"
         ))
 }
 
@@ -78,16 +78,26 @@ fn run() -> &'static Run {
                     Guest::pvh(&tn, &guest)
                         .vcpus(2)
                         .seclabel(TARGET_LABEL)
-                        .cmdline("kinds=cpuid count=3000 leaves=0x6 delay_ms=6000"),
+                        .cmdline("kinds=cpuid count=20000 leaves=0x6 delay_ms=10000"),
                 )
                 .start(&tn)
                 .wait_for(&tn, "WORKLOAD-WAIT", 60)
                 .step(
                     &format!("launch {sn}"),
-                    &launch(&sn, &tn, 1, "--rules any,allow --log none"),
+                    &launch(&sn, &tn, 1, "--rules cpuid,allow --log none"),
                 )
                 .wait_for(&sn, "stub: attached", 60)
-                .step(&format!("{how} {sn}"), &format!("sleep 8; xl {how} {sn}"))
+                // Mid-workload: once the stub's own counter (published in
+                // xenstore) shows it serving.
+                .step(
+                    &format!("xl {how} {sn}"),
+                    &format!(
+                        "p=/local/domain/$(xl domid {sn})/data/vmi/served
+                         until [ \"$(xenstore-read $p 2>/dev/null || echo 0)\" -gt 200 ]; do sleep 0.2; done
+                         echo served=$(xenstore-read $p)
+                         xl {how} {sn}"
+                    ),
+                )
                 .wait_shutdown(&sn, 60)
                 .wait_shutdown(&tn, 300);
         }
@@ -96,15 +106,23 @@ fn run() -> &'static Run {
             .guest(target("victim", &guest, 1).cmdline("kinds=cpuid count=5 delay_ms=15000"))
             .start("victim")
             .wait_for("victim", "WORKLOAD-WAIT", 60)
-            .step(
-                "launch bad-target",
-                &launch("bad-target", "4000", 1, "--rules any,allow"),
-            )
+            // The launcher refuses a target it cannot resolve...
             .step_may_fail(
-                "bad-target exits",
-                "sleep 3; cat /tmp/xl-bad-target.log",
+                "launcher bad target",
+                "/scenario/vmi-launch --target 4000 --kernel /scenario/stubdom --rules any,allow",
                 30,
             )
+            // ...and the stub refuses one that is gone by the time it attaches.
+            .step(
+                "launch bad-target",
+                "/scenario/vmi-launch --target victim --kernel /scenario/stubdom --name bad-target \\
+                    --rules any,allow --tsc-native --dry-run --config-out /tmp/bad.cfg > /dev/null
+                 sed -i 's/target=[0-9]*/target=4000/' /tmp/bad.cfg
+                 xl create -F /tmp/bad.cfg > /tmp/xl-bad-target.log 2>&1 &
+                 echo $! > /tmp/xl-bad-target.pid
+                 sleep 1",
+            )
+            .wait_shutdown("bad-target", 60)
             .step(
                 "launch bad-policy",
                 &launch(
@@ -178,7 +196,12 @@ fn every_event_is_served_once_and_the_policy_holds() {
                     .unwrap_or_else(|| panic!("{tn}: no {k:?} for vCPU {v}"))
             };
             let ctx = format!("{tn} vCPU {v}: stub {c:?}");
-            assert_eq!(c["cpuid"], u64::from(g(Kind::Cpuid).count), "{ctx}");
+            let probes = g(Kind::Cr).num("cpuid_probes").unwrap();
+            assert_eq!(
+                c["cpuid"],
+                u64::from(g(Kind::Cpuid).count) + probes,
+                "{ctx}"
+            );
             assert_eq!(c["cr"], g(Kind::Cr).num("cr4_writes").unwrap(), "{ctx}");
             assert_eq!(c["msr"], u64::from(g(Kind::Msr).count), "{ctx}");
             // INT3: served and swallowed where the host can intercept it.
@@ -225,7 +248,15 @@ fn the_target_finishes_when_the_stub_is_shut_down_or_destroyed() {
     for how in ["shutdown", "destroy"] {
         let (tn, sn) = (format!("{how}-t"), format!("{how}-s"));
         let rep = report(run, &tn);
-        assert_eq!(rep.total(Kind::Cpuid), 6000, "{tn}");
+        assert_eq!(rep.total(Kind::Cpuid), 40_000, "{tn}");
+        let published: u64 = run
+            .step(&format!("xl {how} {sn}"))
+            .output
+            .lines()
+            .find_map(|l| l.strip_prefix("served="))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        assert!(published > 200, "{sn}: xenstore counter {published}");
         assert_eq!(
             run.shutdown_reason(&tn),
             Some(0),
@@ -248,6 +279,18 @@ fn the_target_finishes_when_the_stub_is_shut_down_or_destroyed() {
                 run.console(&sn)
             );
             run.expect_in(&sn, run.console(&sn), "stub: detached from domain");
+            let total: u64 = run
+                .console(&sn)
+                .lines()
+                .find_map(|l| l.strip_prefix("stub: served "))
+                .and_then(|r| r.split_whitespace().next()?.parse().ok())
+                .unwrap();
+            assert!(total < 40_000, "{sn} served all {total}: not mid-workload");
+            assert_eq!(
+                run.shutdown_reason(&sn),
+                Some(0),
+                "{sn}: xl shutdown is a poweroff"
+            );
         }
     }
 }
@@ -255,25 +298,50 @@ fn the_target_finishes_when_the_stub_is_shut_down_or_destroyed() {
 #[test]
 fn refused_starts_are_one_line_and_leave_the_target_alone() {
     let run = run();
-    run.expect_in(
-        "bad target",
-        &run.step("bad-target exits").output,
-        "no domain named or numbered '4000'",
+    let l = run.step("launcher bad target");
+    assert_eq!(l.status, Some(1), "{}", l.output);
+    run.expect_in("launcher", &l.output, "no domain named or numbered '4000'");
+    let gone = run.console("bad-target");
+    assert!(
+        gone.contains("cannot attach: no such domain 4000"),
+        "bad target: {gone}"
+    );
+    assert_eq!(
+        run.shutdown_reason("bad-target"),
+        Some(0),
+        "a refused attach is a clean poweroff"
     );
     let bad = run.console("bad-policy");
-    assert!(bad.contains("line 1"), "bad policy: {bad}");
+    assert!(
+        bad.contains("bad policy") && bad.contains("line 1"),
+        "bad policy: {bad}"
+    );
     assert!(matches!(run.shutdown_reason("bad-policy"), Some(r) if r != 0));
     let cap = run.console("no-capability");
     assert!(
-        cap.contains("line 1") && cap.contains("cannot"),
+        cap.contains("line 1: the host cannot monitor single-step"),
         "capability: {cap}"
     );
+    assert_eq!(run.shutdown_reason("no-capability"), Some(0));
     let second = run.console("second");
     assert!(
         second.contains("already monitored"),
         "second stub: {second}"
     );
-    assert!(matches!(run.shutdown_reason("second"), Some(r) if r != 0));
+    assert_eq!(run.shutdown_reason("second"), Some(0));
+    for stub in ["bad-target", "bad-policy", "no-capability", "second"] {
+        let errors = run
+            .console(stub)
+            .lines()
+            .filter(|l| l.contains("cannot attach") || l.contains("bad "))
+            .count();
+        assert_eq!(
+            errors,
+            1,
+            "{stub}: one error line expected:\n{}",
+            run.console(stub)
+        );
+    }
     let rep = report(run, "victim");
     assert_eq!(rep.summary.unwrap()["status"], "ok");
     assert_eq!(run.shutdown_reason("victim"), Some(0));

@@ -126,7 +126,15 @@ struct Attachment {
 
 fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
     let t = cfg.target;
-    let info = xenops::getdomaininfo(t).map_err(|e| named(e, "inspect", t))?;
+    // Xen answers getdomaininfo with the next domain at or above the id, so
+    // for a target that is gone it may check our rights on another one.
+    let info = xenops::getdomaininfo(t).map_err(|e| match e.name() {
+        "EACCES" | "EPERM" => AttachError(alloc::format!(
+            "no such domain {t}, or not permitted to inspect it ({}: check the FLASK labels and policy)",
+            e.name()
+        )),
+        _ => named(e, "inspect", t),
+    })?;
     let monitors = policy.monitors();
     let caps = xenops::monitor_capabilities(t)
         .map_err(|e| named(e, "query monitor capabilities of", t))?;

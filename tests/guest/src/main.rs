@@ -68,7 +68,9 @@ fn main(info: &'static BootInfo<'static>) {
         // Start together, so the vCPUs really contend.
         ready.fetch_add(1, Ordering::AcqRel);
         while ready.load(Ordering::Acquire) < vcpus {
-            core::hint::spin_loop();
+            // Yield rather than spin: the vCPUs outnumber the host's CPUs
+            // and dom0 must keep running (to start a monitor, say).
+            boot::sched::yield_now();
         }
         let lines = run::vcpu_workload(&plan, id, hvm_op)
             .iter()

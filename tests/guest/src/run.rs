@@ -153,7 +153,9 @@ fn cr_kind(_plan: &Plan, samples: &mut [u64]) -> String {
         }
         r
     };
-    format!(" stuck={stuck} cr4_writes={cr4_writes} cr0_writes={cr0_writes} smep={smep} wp={wp}")
+    // cpuid_probes: the CPUID above (SMEP's presence), which a CPUID monitor
+    // sees too.
+    format!(" stuck={stuck} cr4_writes={cr4_writes} cr0_writes={cr0_writes} smep={smep} wp={wp} cpuid_probes=1")
 }
 
 fn msr_kind(plan: &Plan, samples: &mut [u64]) -> String {
