@@ -20,14 +20,21 @@ fn a_patch_that_does_not_apply_is_named_with_its_log() {
         root: root.clone(),
         bed: real.bed.clone(),
     };
-    let err = testbed::xen::build_hypervisor(&layout).expect_err("a bogus patch must fail the build");
+    let err =
+        testbed::xen::build_hypervisor(&layout).expect_err("a bogus patch must fail the build");
     let line = format!("{err:#}");
     eprintln!("error line: {line}");
     assert!(!line.contains('\n'), "more than one line: {line}");
-    assert!(line.contains("0001-does-not-apply.patch does not apply"), "{line}");
+    assert!(
+        line.contains("0001-does-not-apply.patch does not apply"),
+        "{line}"
+    );
     assert!(line.contains("without fuzz"), "{line}");
     let log = line.rsplit("log: ").next().unwrap().trim();
-    assert!(fs::metadata(log).is_ok(), "the named log {log} does not exist");
+    assert!(
+        fs::metadata(log).is_ok(),
+        "the named log {log} does not exist"
+    );
     // The failed build tree is not mistaken for a good one next time.
     let dir = std::path::Path::new(log).parent().unwrap();
     assert!(!dir.join("built").exists());
