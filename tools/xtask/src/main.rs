@@ -6,6 +6,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use testbed::Layout;
 
+mod demo;
+
 const HELP: &str = "\
 cargo xtask <command>
 
@@ -21,8 +23,10 @@ Commands:
             120 s each); files are copied into dom0, guests get xl configs
             (/scenario/NAME.cfg; start them with `bed_start NAME [-p]`);
             prints every step's output, then the log folder
-  demo      the quick start: build everything, boot the bed, run the stub
-            domain and print what it printed
+  demo      the quick start: build everything, boot the bed, run the target
+            test guest (4 vCPUs) under the stub domain (2 vCPUs) with
+            vmevent/examples/demo.policy; print the stub's audit lines and a
+            summary table
   test      the project's test command: host unit tests, then the nested
             QEMU + Xen integration tests (installs and builds what it needs)
 
@@ -98,7 +102,9 @@ fn exec(args: &[String]) -> anyhow::Result<()> {
                 sc = sc.file(dest, std::path::Path::new(src));
             }
             "--guest" => {
-                let spec = it.next().context("--guest needs NAME=KERNEL[:VCPUS[:CMDLINE]]")?;
+                let spec = it
+                    .next()
+                    .context("--guest needs NAME=KERNEL[:VCPUS[:CMDLINE]]")?;
                 let (name, rest) = spec.split_once('=').context("--guest needs NAME=KERNEL")?;
                 let mut parts = rest.splitn(3, ':');
                 let kernel = parts.next().unwrap_or_default();
@@ -122,39 +128,14 @@ fn exec(args: &[String]) -> anyhow::Result<()> {
     }
     let run = sc.run();
     for (st, c) in run.steps.iter().zip(&cmds) {
-        println!("$ {c}\n{}[status {:?}, {:.2} s]", st.output, st.status, st.seconds());
+        println!(
+            "$ {c}\n{}[status {:?}, {:.2} s]",
+            st.output,
+            st.status,
+            st.seconds()
+        );
     }
     println!("logs: {}", run.log_dir.display());
-    Ok(())
-}
-
-/// The quick start. Today the stub domain runs its runtime self-test (all
-/// vCPUs, per-vCPU event delivery, timers); serving a target comes with the
-/// slotted channels.
-fn demo(layout: &Layout) -> anyhow::Result<()> {
-    testbed::prepare(layout)?;
-    let stub = testbed::kernels::build_ours(layout, "stubdom")?;
-    let run = nested::Scenario::new("demo")
-        .guest(
-            nested::Guest::pvh("stub", &stub)
-                .vcpus(2)
-                .memory_mb(32)
-                .cmdline("selftest"),
-        )
-        .start("stub")
-        .wait_shutdown("stub", 120)
-        .run();
-    println!("---- stub domain console (xl console stub) ----");
-    print!("{}", run.console("stub"));
-    println!("---- end of console ----");
-    run.assert_ok();
-    match run.shutdown_reason("stub") {
-        Some(0) => println!("stub powered off cleanly; logs: {}", run.log_dir.display()),
-        other => bail!(
-            "stub shut down with reason {other:?}; logs: {}",
-            run.log_dir.display()
-        ),
-    }
     Ok(())
 }
 
@@ -184,7 +165,7 @@ fn main() -> ExitCode {
         Some("build") => testbed::prepare(&layout).and_then(|_| kernels(&layout)),
         Some("test") => test(&layout),
         Some("exec") => exec(&args[1..]),
-        Some("demo") => demo(&layout),
+        Some("demo") => demo::run(&layout),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
