@@ -348,7 +348,7 @@ fn hostile_step(h: Hostile, slot: &SlotPtr, vcpu: u32, nr_vcpus: u32, tick: u32,
     match h {
         Hostile::Garbage => {
             // Anything but a state, and sometimes a FINISH over nothing.
-            let v = if tick % 3 == 0 {
+            let v = if tick.is_multiple_of(3) {
                 VM_EVENT_SLOT_FINISH
             } else {
                 0xdead_0000 | tick

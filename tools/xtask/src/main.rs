@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use testbed::Layout;
 
+mod bench;
 mod demo;
 
 const HELP: &str = "\
@@ -27,6 +28,9 @@ Commands:
             test guest (4 vCPUs) under the stub domain (2 vCPUs) with
             vmevent/examples/demo.policy; print the stub's audit lines and a
             summary table
+  bench     guest-seen cycles per CPUID, unmonitored vs xen-access vs our
+            dom0 consumer (ring, slots) vs the stub domain, 1/2/4 vCPUs,
+            in one boot (a benchmark: prints figures, asserts none)
   test      the project's test command: host unit tests, then the nested
             QEMU + Xen integration tests (installs and builds what it needs)
 
@@ -166,6 +170,7 @@ fn main() -> ExitCode {
         Some("test") => test(&layout),
         Some("exec") => exec(&args[1..]),
         Some("demo") => demo::run(&layout),
+        Some("bench") => bench::run(&layout),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
