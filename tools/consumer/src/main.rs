@@ -234,14 +234,7 @@ fn serve_channels(
     let ports: Vec<u32> = (0..n as usize)
         .map(|i| unsafe { ports_buf.add(i).read() })
         .collect();
-    let frames = u64::from(o.ring_frames + en.slot_frames);
-    let res = xen::Resource::map(
-        domid,
-        u32::from(XENMEM_RESOURCE_VM_EVENT),
-        XEN_DOMCTL_VM_EVENT_OP_MONITOR,
-        frames,
-    )
-    .map_err(|e| e.to_string())?;
+    let res = map_channels(domid, o.ring_frames + en.slot_frames).map_err(|e| e.to_string())?;
     // SAFETY: the mapping holds R ring frames then S slot frames (ABI).
     let (ring, slots) = unsafe {
         (
@@ -382,6 +375,17 @@ fn disable(o: &Options) -> Result<Vec<Counts>, String> {
     Ok(Vec::new())
 }
 
+/// Maps all `frames` of the target's channels (ring then slots) in one call,
+/// so a multi-frame async ring is virtually contiguous.
+fn map_channels(domid: u16, frames: u32) -> std::io::Result<xen::Resource> {
+    xen::Resource::map(
+        domid,
+        u32::from(XENMEM_RESOURCE_VM_EVENT),
+        XEN_DOMCTL_VM_EVENT_OP_MONITOR,
+        u64::from(frames),
+    )
+}
+
 /// Enable, map, unmap, disable, `n` times: nothing may leak.
 fn cycles(o: &Options, n: u32) -> Result<Vec<Counts>, String> {
     let domid = o.domid as u16;
@@ -392,15 +396,10 @@ fn cycles(o: &Options, n: u32) -> Result<Vec<Counts>, String> {
             .map_err(|e| format!("cycle {i}: ENABLE_CHANNELS: {e}"))?
             .vm_event_op_out()
             .channels();
-        let frames = u64::from(o.ring_frames + en.slot_frames);
-        let res = xen::Resource::map(
-            domid,
-            u32::from(XENMEM_RESOURCE_VM_EVENT),
-            XEN_DOMCTL_VM_EVENT_OP_MONITOR,
-            frames,
-        )
-        .map_err(|e| format!("cycle {i}: {e}"))?;
-        drop(res);
+        drop(
+            map_channels(domid, o.ring_frames + en.slot_frames)
+                .map_err(|e| format!("cycle {i}: {e}"))?,
+        );
         dc.issue(&XenDomctl::vm_event_op(domid, XEN_VM_EVENT_DISABLE))
             .map_err(|e| format!("cycle {i}: DISABLE: {e}"))?;
     }
