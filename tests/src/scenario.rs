@@ -367,7 +367,8 @@ bed_wait_console() { # name pattern-file
 bed_wait_shutdown() { # name
     pid=$(cat /tmp/xl-$1.pid)
     while kill -0 $pid 2>/dev/null; do sleep 0.1; done
-    cat /tmp/xl-$1.log
+    # The log is dumped again at the end; showing it here is a courtesy.
+    cat /tmp/xl-$1.log || true
 }
 "#;
 
@@ -388,7 +389,8 @@ echo "@@BED scenario-begin $(now)"
 "#;
 
 const SCRIPT_TAIL: &str = r#"echo "@@BED scenario-end $(now)"
-for f in /var/log/xen/console/*.log /tmp/xl-*.log /var/log/xen/*.log; do
+dmesg > /tmp/dom0-dmesg.log 2>&1
+for f in /var/log/xen/console/*.log /tmp/xl-*.log /var/log/xen/*.log /tmp/dom0-dmesg.log; do
     [ -f "$f" ] || continue
     echo "@@BED file-begin $(basename $f)"
     cat $f
