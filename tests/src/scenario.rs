@@ -350,15 +350,17 @@ const SCRIPT_LIB: &str = r#"now() { cut -d' ' -f1 /proc/uptime; }
 bed_start() { # name [-p]
     xl create -F $2 /scenario/$1.cfg > /tmp/xl-$1.log 2>&1 &
     echo $! > /tmp/xl-$1.pid
-    while ! xl domid $1 > /dev/null 2>&1; do
+    # The domain is listed while xl still builds it; xl -F says
+    # "Waiting for domain ..." once it is complete (params set, paused or
+    # running), which is what the next step may rely on.
+    while ! grep -q "Waiting for domain" /tmp/xl-$1.log 2>/dev/null; do
         if ! kill -0 $(cat /tmp/xl-$1.pid) 2>/dev/null; then
-            # Already gone is fine for a guest that ran: xl waited for it.
-            grep -q "Waiting for domain" /tmp/xl-$1.log && { echo "domid=gone at $(now)"; return 0; }
+            grep -q "Waiting for domain" /tmp/xl-$1.log && break
             cat /tmp/xl-$1.log; return 1
         fi
         sleep 0.1
     done
-    echo "domid=$(xl domid $1) at $(now)"
+    echo "domid=$(xl domid $1 2>/dev/null || echo gone) at $(now)"
 }
 bed_wait_console() { # name pattern-file
     while ! grep -qF -f $2 /var/log/xen/console/guest-$1.log 2>/dev/null; do sleep 0.1; done

@@ -159,7 +159,7 @@ fn deliberate_panic_crashes_with_message() {
     let c = console(run, "panic");
     let line = c
         .lines()
-        .find(|l| l.starts_with("PANIC on vcpu 0 at stubdom/src/main.rs:"))
+        .find(|l| l.starts_with("PANIC on vcpu 0 at stubdom/src/selftest.rs:"))
         .unwrap_or_else(|| panic!("no PANIC line:\n{c}"));
     assert!(
         line.ends_with(": deliberate panic requested on the command line"),
@@ -251,7 +251,7 @@ fn faults_and_panics_on_a_secondary_vcpu_name_it() {
     assert!(line.contains("vcpu=1"), "{line}");
     assert_eq!(run.shutdown_reason("ud1"), Some(3), "{}", run.xl_log("ud1"));
     let c = console(run, "panic1");
-    run.expect_in("panic1", c, "PANIC on vcpu 1 at stubdom/src/main.rs:");
+    run.expect_in("panic1", c, "PANIC on vcpu 1 at stubdom/src/selftest.rs:");
     assert_eq!(
         run.shutdown_reason("panic1"),
         Some(3),
