@@ -479,6 +479,9 @@ pub fn run_async(total: u64, ring_frames: u32, consumer_pause: Duration) -> (u64
     ring.nr_entries_word()
         .store(ring.nr_entries(), Ordering::Relaxed);
     let done = Arc::new(AtomicBool::new(false));
+    // The consumer takes its first look at `dropped` before the producer
+    // starts, or early drops would count as already seen.
+    let mut c = crate::async_ring::AsyncRingConsumer::new(ring);
     let producer = {
         let done = done.clone();
         thread::spawn(move || {
@@ -493,7 +496,6 @@ pub fn run_async(total: u64, ring_frames: u32, consumer_pause: Duration) -> (u64
             done.store(true, Ordering::Release);
         })
     };
-    let mut c = crate::async_ring::AsyncRingConsumer::new(ring);
     let (mut delivered, mut seen_drops, mut bad) = (0u64, 0u64, 0u64);
     let mut last: Option<u64> = None;
     loop {
