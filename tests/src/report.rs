@@ -158,6 +158,24 @@ impl Run {
             .map_or("", |s| s.as_str())
     }
 
+    /// dom0 processes that died of memory corruption during the run (from
+    /// dom0's kernel log and xl's logs), if any.
+    pub fn dom0_crashes(&self) -> Option<String> {
+        let segv = self
+            .files
+            .get("dom0-dmesg.log")
+            .map_or(0, |d| d.matches("segfault at").count());
+        let heap = self
+            .files
+            .iter()
+            .filter(|(n, _)| n.starts_with("xl-"))
+            .filter(|(_, c)| c.contains("malloc(): corrupted") || c.contains("double free"))
+            .count();
+        (segv + heap > 0).then(|| {
+            format!("{segv} segfault(s) in dom0's kernel log, {heap} corrupted heap(s) in xl")
+        })
+    }
+
     pub fn step(&self, label: &str) -> &StepResult {
         self.steps
             .iter()
