@@ -176,6 +176,12 @@ impl Run {
         })
     }
 
+    /// Guests that triple-faulted (Xen's log). No scenario of ours expects
+    /// one: our kernels crash through `SCHEDOP_shutdown`.
+    pub fn triple_faults(&self) -> usize {
+        self.xen.matches("Triple fault").count()
+    }
+
     pub fn step(&self, label: &str) -> &StepResult {
         self.steps
             .iter()
