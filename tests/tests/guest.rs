@@ -144,7 +144,11 @@ fn xen_access_sees_every_cpuid_and_costs_cycles() {
     // xen-access really monitored the guest (its own log is not an exact
     // count: it has come out a line or two short of the guest's 400 when
     // stopped); the guest's own count above is the exact one.
-    assert!(events > 0, "xen-access saw nothing; logs: {}", run.log_dir.display());
+    assert!(
+        events > 0,
+        "xen-access saw nothing; logs: {}",
+        run.log_dir.display()
+    );
     let p50 = |r: &Report| {
         let mut v: Vec<u64> = r
             .records
