@@ -149,16 +149,7 @@ fn xen_access_sees_every_cpuid_and_costs_cycles() {
         "xen-access saw nothing; logs: {}",
         run.log_dir.display()
     );
-    let p50 = |r: &Report| {
-        let mut v: Vec<u64> = r
-            .records
-            .iter()
-            .filter(|x| x.kind == Kind::Cpuid)
-            .map(|x| x.cycles.p50)
-            .collect();
-        v.sort_unstable();
-        v[v.len() / 2]
-    };
+    let p50 = |r: &Report| r.cycles_summary(Kind::Cpuid).expect("CPUID lines").0;
     let (u, m) = (p50(&plain), p50(&watched));
     eprintln!(
         "guest-seen cycles per CPUID (p50): unmonitored {u}, xen-access {m} ({:.0}x); xen-access saw {events} events",

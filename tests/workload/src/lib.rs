@@ -325,6 +325,29 @@ mod tests {
     }
 
     #[test]
+    fn cycles_summary_takes_the_median_p50_and_the_worst_p99() {
+        let line = |v: u32, p50: u64, p99: u64| {
+            Record {
+                vcpu: v,
+                kind: Kind::Cpuid,
+                count: 1,
+                cycles: Cycles {
+                    min: 1,
+                    p50,
+                    p99,
+                    max: p99,
+                },
+                extra: &"",
+            }
+            .to_string()
+        };
+        let console = [line(0, 30, 300), line(1, 10, 900), line(2, 20, 200)].join("\n");
+        let rep = parse(&console);
+        assert_eq!(rep.cycles_summary(Kind::Cpuid), Some((20, 900)));
+        assert_eq!(rep.cycles_summary(Kind::Msr), None);
+    }
+
+    #[test]
     fn cycles_order_statistics() {
         let mut s: Vec<u64> = (1..=100).rev().collect();
         assert_eq!(

@@ -38,6 +38,26 @@ impl Report {
             .iter()
             .find(|r| r.vcpu == vcpu && r.kind == kind)
     }
+    /// The median over vCPUs of each vCPU's p50 cycles for `kind`, and the
+    /// worst p99: one figure per run for tables and comparisons. `None` if
+    /// no vCPU reported `kind`.
+    pub fn cycles_summary(&self, kind: Kind) -> Option<(u64, u64)> {
+        let mut p50: Vec<u64> = self
+            .records
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| r.cycles.p50)
+            .collect();
+        p50.sort_unstable();
+        let p99 = self
+            .records
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| r.cycles.p99)
+            .max()?;
+        Some((p50[p50.len() / 2], p99))
+    }
+
     /// Events of `kind` summed over vCPUs.
     pub fn total(&self, kind: Kind) -> u64 {
         self.records

@@ -7,7 +7,7 @@
 use anyhow::bail;
 use nested::{Guest, Scenario};
 use testbed::Layout;
-use workload::{Kind, Report};
+use workload::Kind;
 
 use crate::demo::TARGET_LABEL;
 
@@ -32,24 +32,6 @@ fn stop(guest: &str) -> String {
         "kill -INT $(cat /tmp/c-{guest}.pid) 2>/dev/null
          while kill -0 $(cat /tmp/c-{guest}.pid) 2>/dev/null; do sleep 0.1; done"
     )
-}
-
-fn cycles(rep: &Report) -> (u64, u64) {
-    let mut p50: Vec<u64> = rep
-        .records
-        .iter()
-        .filter(|r| r.kind == Kind::Cpuid)
-        .map(|r| r.cycles.p50)
-        .collect();
-    let mut p99: Vec<u64> = rep
-        .records
-        .iter()
-        .filter(|r| r.kind == Kind::Cpuid)
-        .map(|r| r.cycles.p99)
-        .collect();
-    p50.sort_unstable();
-    p99.sort_unstable();
-    (p50[p50.len() / 2], p99[p99.len() - 1])
 }
 
 pub fn run(layout: &Layout) -> anyhow::Result<()> {
@@ -123,9 +105,9 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
     println!("\nguest-seen cycles per CPUID (rdtsc around the instruction; p50 of the per-vCPU p50s, worst p99)");
     println!("vCPUs  consumer                    p50 cycles   p99 cycles   x unmonitored");
     for vcpus in [1u32, 2, 4] {
-        let base = cycles(&workload::parse(run.console(&format!("plain{vcpus}"))))
-            .0
-            .max(1);
+        let base = workload::parse(run.console(&format!("plain{vcpus}")))
+            .cycles_summary(Kind::Cpuid)
+            .map_or(1, |c| c.0.max(1));
         for (name, label) in [
             ("plain", "unmonitored"),
             ("xa", "xen-access (dom0, ring)"),
@@ -140,7 +122,7 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
                     run.log_dir.display()
                 );
             }
-            let (p50, p99) = cycles(&rep);
+            let (p50, p99) = rep.cycles_summary(Kind::Cpuid).unwrap_or_default();
             println!(
                 "{vcpus:>5}  {label:<26} {p50:>11} {p99:>12}   {:>12.1}",
                 p50 as f64 / base as f64

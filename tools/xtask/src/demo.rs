@@ -23,14 +23,7 @@ fn stub_total(console: &str, key: &str) -> u64 {
 }
 
 fn p50(rep: &Report, kind: Kind) -> u64 {
-    let mut v: Vec<u64> = rep
-        .records
-        .iter()
-        .filter(|r| r.kind == kind)
-        .map(|r| r.cycles.p50)
-        .collect();
-    v.sort_unstable();
-    v.get(v.len() / 2).copied().unwrap_or(0)
+    rep.cycles_summary(kind).map_or(0, |c| c.0)
 }
 
 fn sum(rep: &Report, kind: Kind, key: &str) -> u64 {
