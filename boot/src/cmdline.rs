@@ -2,8 +2,9 @@
 //! `flag` tokens. Pure logic, unit-tested on the host.
 //!
 //! Rules: tokens are split on ASCII whitespace; the first `=` splits key from
-//! value; the last occurrence of a key wins; keys must be non-empty and made
-//! of `[A-Za-z0-9_.-]`. Numbers are decimal or `0x` hexadecimal, with an
+//! value; keys must be non-empty and made of `[A-Za-z0-9_.-]`; [`Cmdline::validate`]
+//! refuses a key given twice (one copy would silently win, and someone
+//! editing an xl `extra=` line would not know which). Numbers are decimal or `0x` hexadecimal, with an
 //! optional `k`/`m`/`g` binary suffix (`64k`).
 
 use core::fmt;
@@ -37,6 +38,8 @@ pub enum ErrorKind {
     BadValue,
     /// The value parses but is outside the accepted range.
     OutOfRange,
+    /// The key appears more than once.
+    Duplicate,
     /// The command line is not valid UTF-8 or is too long.
     Encoding,
 }
@@ -59,9 +62,10 @@ impl fmt::Display for CmdlineError<'_> {
             ErrorKind::BadKey => "malformed field name",
             ErrorKind::BadValue => "bad value",
             ErrorKind::OutOfRange => "value out of range",
+            ErrorKind::Duplicate => "given more than once",
             ErrorKind::Encoding => "not valid UTF-8 or too long",
         };
-        write!(f, "bad command line: field '{}': {}", self.field, what)?;
+        write!(f, "field '{}': {}", self.field, what)?;
         if let Some(v) = self.value {
             write!(f, " ('{v}')")?;
         }
@@ -112,9 +116,9 @@ impl<'a> Cmdline<'a> {
             })
     }
 
-    /// Checks every key is well formed and one of `known`.
+    /// Checks every key is well formed, one of `known`, and given once.
     pub fn validate(&self, known: &[&str]) -> Result<(), CmdlineError<'a>> {
-        for t in self.tokens() {
+        for (i, t) in self.tokens().enumerate() {
             let k = t.key();
             let value = match t {
                 Token::KeyValue(_, v) => Some(v),
@@ -138,11 +142,18 @@ impl<'a> Cmdline<'a> {
                     kind: ErrorKind::Unknown,
                 });
             }
+            if self.tokens().take(i).any(|earlier| earlier.key() == k) {
+                return Err(CmdlineError {
+                    field: k,
+                    value,
+                    kind: ErrorKind::Duplicate,
+                });
+            }
         }
         Ok(())
     }
 
-    /// The last token with this key.
+    /// The last token with this key (after [`Cmdline::validate`], the only one).
     pub fn find(&self, key: &str) -> Option<Token<'a>> {
         self.tokens().filter(|t| t.key() == key).last()
     }
@@ -301,7 +312,17 @@ mod tests {
         let e = c.validate(&["ipi_rounds", "timer_ms"]).unwrap_err();
         assert_eq!((e.field, e.kind), ("bogus", ErrorKind::Unknown));
         let s = format!("{e}");
-        assert_eq!(s, "bad command line: field 'bogus': unknown field ('1')");
+        assert_eq!(s, "field 'bogus': unknown field ('1')");
+        let e = Cmdline::new("mode=spin ring_frames=17 mode=block")
+            .validate(&["mode", "ring_frames"])
+            .unwrap_err();
+        assert_eq!((e.field, e.kind), ("mode", ErrorKind::Duplicate));
+        assert_eq!(
+            format!("{e}"),
+            "field 'mode': given more than once ('block')"
+        );
+        let e = Cmdline::new("selftest t=1 selftest").validate(&["selftest", "t"]);
+        assert_eq!(e.unwrap_err().kind, ErrorKind::Duplicate, "flags too");
         let e = Cmdline::new("=5").validate(&[]).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadKey);
         let e = Cmdline::new("a$b").validate(&["a$b"]).unwrap_err();

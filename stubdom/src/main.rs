@@ -31,7 +31,7 @@ boot::entry!(main);
 fn main(info: &'static BootInfo<'static>) {
     let cmdline = match Cmdline::from_bytes(info.cmdline) {
         Ok(c) => c,
-        Err(e) => boot::config_error(format_args!("stubdom: {e}")),
+        Err(e) => boot::config_error(format_args!("stubdom: bad command line: {e}")),
     };
     if cmdline.find("target").is_none() {
         return selftest::main(info);

@@ -99,12 +99,12 @@ fn wait_for(ns: u64, cond: impl Fn() -> bool) -> bool {
 pub fn main(info: &'static BootInfo<'static>) {
     let cmdline = match Cmdline::from_bytes(info.cmdline) {
         Ok(c) => c,
-        Err(e) => boot::config_error(format_args!("stubdom: {e}")),
+        Err(e) => boot::config_error(format_args!("stubdom: bad command line: {e}")),
     };
     println!("stubdom: cmdline \"{}\"", cmdline.as_str());
     let cfg = match parse(&cmdline) {
         Ok(c) => c,
-        Err(e) => boot::config_error(format_args!("stubdom: {e}")),
+        Err(e) => boot::config_error(format_args!("stubdom: bad command line: {e}")),
     };
 
     for e in info.memmap() {

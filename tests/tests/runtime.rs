@@ -72,6 +72,7 @@ fn run() -> &'static Run {
             ("badkey", "selftest colour=red"),
             ("badvalue", "ipi_rounds=ten"),
             ("badvcpu", "crash=ud crash_vcpu=2"),
+            ("dupkey", "selftest timers=3 timers=4"),
         ] {
             sc = sc.guest(Guest::pvh(name, &stub).vcpus(2).cmdline(cmdline));
             sc = create(sc, name).wait_shutdown(name, 60);
@@ -201,6 +202,7 @@ fn bad_command_line_names_the_field_and_crashes() {
         ("badkey", "colour"),
         ("badvalue", "ipi_rounds"),
         ("badvcpu", "crash_vcpu"),
+        ("dupkey", "timers"),
     ] {
         let c = console(run, g);
         let bad: Vec<_> = c
@@ -211,6 +213,15 @@ fn bad_command_line_names_the_field_and_crashes() {
         assert!(
             bad[0].contains(&format!("field '{field}'")),
             "{g}: {}",
+            bad[0]
+        );
+        if g == "dupkey" {
+            assert!(bad[0].contains("given more than once"), "{}", bad[0]);
+        }
+        assert_eq!(
+            bad[0].matches("bad command line").count(),
+            1,
+            "{g}: the prefix once: {}",
             bad[0]
         );
         assert!(!c.contains("bringing them up"), "{g} ran on:\n{c}");

@@ -20,6 +20,7 @@ pub mod response;
 pub mod ring;
 pub mod shm;
 pub mod slot;
+pub mod stub_cmdline;
 
 #[cfg(feature = "sim")]
 pub mod sim;

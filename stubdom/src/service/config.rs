@@ -40,18 +40,18 @@ pub struct Config {
     pub deadline_ns: Option<u64>,
 }
 
-pub const KNOWN: &[&str] = &["target", "policy", "log", "mode", "ring_frames", "seconds"];
+use vmevent::stub_cmdline as key;
 
 impl Config {
     /// `Err` is one line naming the bad field.
     pub fn parse(c: &Cmdline<'static>, info: &'static BootInfo<'static>) -> Result<Config, String> {
         let e = |e: CmdlineError<'_>| alloc::format!("{e}");
-        c.validate(KNOWN).map_err(e)?;
-        let target = c.number("target", u64::MAX, 1, 0x7fef).map_err(e)?;
+        c.validate(key::KEYS).map_err(e)?;
+        let target = c.number(key::TARGET, u64::MAX, 1, 0x7fef).map_err(e)?;
         if target == u64::MAX {
             return Err("field 'target': missing (target=<domid> of the domain to monitor)".into());
         }
-        let (policy_text, policy_source) = match c.get("policy") {
+        let (policy_text, policy_source) = match c.get(key::POLICY) {
             Some(inline) => (inline.replace(';', "\n").replace(',', " "), "policy="),
             None => match info.modules().next() {
                 Some(m) => (
@@ -66,20 +66,19 @@ impl Config {
                 ),
             },
         };
-        let log = match c
-            .choice("log", "all", &["all", "violations", "none"])
-            .map_err(e)?
-        {
+        let log = match c.choice(key::LOG, "all", key::LOG_LEVELS).map_err(e)? {
             "violations" => LogMode::Violations,
             "none" => LogMode::None,
             _ => LogMode::All,
         };
-        let wait = match c.choice("mode", "block", &["block", "poll"]).map_err(e)? {
+        let wait = match c.choice(key::MODE, "block", key::MODES).map_err(e)? {
             "poll" => WaitMode::Poll,
             _ => WaitMode::Block,
         };
-        let ring_frames = c.number("ring_frames", 1, 1, 16).map_err(e)? as u32;
-        let seconds = c.number("seconds", 0, 0, 86_400 * 365).map_err(e)?;
+        let ring_frames = c
+            .number(key::RING_FRAMES, 1, 1, key::MAX_RING_FRAMES.into())
+            .map_err(e)? as u32;
+        let seconds = c.number(key::SECONDS, 0, 0, key::MAX_SECONDS).map_err(e)?;
         Ok(Config {
             target: target as u16,
             policy_text,

@@ -135,6 +135,11 @@ fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
         )),
         _ => named(e, "inspect", t),
     })?;
+    if let Some(why) = not_running(&info) {
+        return Err(AttachError(alloc::format!(
+            "domain {t} {why}: not attached"
+        )));
+    }
     let monitors = policy.monitors();
     let caps = xenops::monitor_capabilities(t)
         .map_err(|e| named(e, "query monitor capabilities of", t))?;
@@ -154,6 +159,19 @@ fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
     undo.channels = true;
     let n = ch.nr_vcpus;
     if n != info.max_vcpu_id + 1 {
+        // Xen 4.17 answers ENABLE on a domain that started to die with
+        // success and no slots: say what happened, not what it looks like.
+        let now = xenops::getdomaininfo(t);
+        if let Some(why) = now.as_ref().ok().and_then(not_running) {
+            return Err(AttachError(alloc::format!(
+                "domain {t} {why}: not attached"
+            )));
+        }
+        if now.is_err() {
+            return Err(AttachError(alloc::format!(
+                "domain {t} went away while attaching: not attached"
+            )));
+        }
         return Err(AttachError(alloc::format!(
             "Xen reports {n} slots for a domain with {} vCPUs",
             info.max_vcpu_id + 1
@@ -279,6 +297,11 @@ fn detach(a: &Attachment) {
     match xenops::disable_channels(a.target) {
         Ok(()) => println!(
             "stub: detached from domain {}: monitors off, channels disabled",
+            a.target
+        ),
+        // Xen freed the channels with the domain.
+        Err(e) if e.name() == "ESRCH" => println!(
+            "stub: detached from domain {}: it is gone, nothing left to disable",
             a.target
         ),
         Err(e) => println!(
@@ -486,11 +509,23 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
     Ok(())
 }
 
+/// Why a domain cannot be (or stay) monitored: it is dying, or it has shut
+/// down and waits for the toolstack to destroy or restart it.
+fn not_running(i: &vmevent::abi::domctl::XenDomctlGetdomaininfo) -> Option<String> {
+    use vmevent::abi::domctl::{
+        XEN_DOMINF_DYING, XEN_DOMINF_SHUTDOWN, XEN_DOMINF_SHUTDOWNMASK, XEN_DOMINF_SHUTDOWNSHIFT,
+    };
+    if i.flags & XEN_DOMINF_DYING != 0 {
+        return Some("is dying".into());
+    }
+    if i.flags & XEN_DOMINF_SHUTDOWN != 0 {
+        let code = (i.flags >> XEN_DOMINF_SHUTDOWNSHIFT) & XEN_DOMINF_SHUTDOWNMASK;
+        return Some(alloc::format!("has shut down (reason code {code})"));
+    }
+    None
+}
+
 /// The target died, or shut down and waits to be destroyed.
 fn target_gone(t: u16) -> bool {
-    use vmevent::abi::domctl::{XEN_DOMINF_DYING, XEN_DOMINF_SHUTDOWN};
-    match xenops::getdomaininfo(t) {
-        Ok(i) => i.flags & (XEN_DOMINF_DYING | XEN_DOMINF_SHUTDOWN) != 0,
-        Err(_) => true,
-    }
+    xenops::getdomaininfo(t).map_or(true, |i| not_running(&i).is_some())
 }

@@ -5,7 +5,7 @@
 //!            (--policy <file> | --rules '<inline rules>')
 //!            [--name <stub name>] [--vcpus N] [--memory MiB]
 //!            [--log all|violations|none] [--mode block|poll]
-//!            [--ring-frames R] [--seclabel <label>] [--tsc-native]
+//!            [--ring-frames R] [--seconds N] [--seclabel <label>] [--tsc-native]
 //!            [--config-out <path>] [--foreground] [--dry-run]
 //! ```
 //!
@@ -14,14 +14,19 @@
 //! otherwise, the policy file as the PVH module) and runs `xl create`.
 //! After that dom0 has nothing to do with the events: the stub attaches by
 //! itself.
+//!
+//! Every key of the stub's command line ([`vmevent::stub_cmdline::KEYS`])
+//! has an option here (a test checks it).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
+use vmevent::stub_cmdline as key;
+
 const USAGE: &str = "usage: vmi-launch --target <name|domid> --kernel <stubdom> (--policy <file> | --rules '<rules>') \
 [--name N] [--vcpus N] [--memory MiB] [--log all|violations|none] [--mode block|poll] [--ring-frames R] \
-[--seclabel L] [--tsc-native] [--config-out PATH] [--foreground] [--dry-run]";
+[--seconds N] [--seclabel L] [--tsc-native] [--config-out PATH] [--foreground] [--dry-run]";
 
 pub const DEFAULT_SECLABEL: &str = "system_u:system_r:vmi_stub_t";
 
@@ -37,6 +42,8 @@ struct Launch {
     log: String,
     mode: String,
     ring_frames: u32,
+    /// Detach after this many seconds (0: never).
+    seconds: u64,
     seclabel: String,
     tsc_native: bool,
     config_out: Option<PathBuf>,
@@ -56,6 +63,7 @@ fn parse(args: &[String]) -> Result<Launch, String> {
         log: "all".into(),
         mode: "block".into(),
         ring_frames: 1,
+        seconds: 0,
         seclabel: DEFAULT_SECLABEL.into(),
         tsc_native: false,
         config_out: None,
@@ -65,7 +73,7 @@ fn parse(args: &[String]) -> Result<Launch, String> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = |what: &str| it.next().cloned().ok_or(format!("{a} needs {what}"));
-        let num = |v: String, lo: u32, hi: u32| -> Result<u32, String> {
+        let num = |v: String, lo: u64, hi: u64| -> Result<u64, String> {
             v.parse()
                 .ok()
                 .filter(|n| (lo..=hi).contains(n))
@@ -77,11 +85,14 @@ fn parse(args: &[String]) -> Result<Launch, String> {
             "--policy" => l.policy = Some(val("a policy file")?.into()),
             "--rules" => l.rules = Some(val("policy rules")?),
             "--name" => l.name = Some(val("a name")?),
-            "--vcpus" => l.vcpus = num(val("a count")?, 1, 128)?,
-            "--memory" => l.memory = num(val("MiB")?, 8, 4096)?,
-            "--log" => l.log = one_of(val("a level")?, &["all", "violations", "none"], a)?,
-            "--mode" => l.mode = one_of(val("a mode")?, &["block", "poll"], a)?,
-            "--ring-frames" => l.ring_frames = num(val("frames")?, 1, 16)?,
+            "--vcpus" => l.vcpus = num(val("a count")?, 1, 128)? as u32,
+            "--memory" => l.memory = num(val("MiB")?, 8, 4096)? as u32,
+            "--log" => l.log = one_of(val("a level")?, key::LOG_LEVELS, a)?,
+            "--mode" => l.mode = one_of(val("a mode")?, key::MODES, a)?,
+            "--ring-frames" => {
+                l.ring_frames = num(val("frames")?, 1, key::MAX_RING_FRAMES.into())? as u32
+            }
+            "--seconds" => l.seconds = num(val("seconds")?, 0, key::MAX_SECONDS)?,
             "--seclabel" => l.seclabel = val("a FLASK label")?,
             "--tsc-native" => l.tsc_native = true,
             "--config-out" => l.config_out = Some(val("a path")?.into()),
@@ -151,11 +162,20 @@ fn config(l: &Launch, domid: u32) -> String {
         .clone()
         .unwrap_or_else(|| format!("vmi-stub-{}", l.target));
     let mut extra = format!(
-        "target={domid} log={} mode={} ring_frames={}",
-        l.log, l.mode, l.ring_frames
+        "{}={domid} {}={} {}={} {}={}",
+        key::TARGET,
+        key::LOG,
+        l.log,
+        key::MODE,
+        l.mode,
+        key::RING_FRAMES,
+        l.ring_frames
     );
+    if l.seconds > 0 {
+        let _ = write!(extra, " {}={}", key::SECONDS, l.seconds);
+    }
     if let Some(r) = &l.rules {
-        let _ = write!(extra, " policy={r}");
+        let _ = write!(extra, " {}={r}", key::POLICY);
     }
     let mut c = String::new();
     let _ = writeln!(
@@ -272,6 +292,45 @@ mod tests {
         assert!(c.contains("name = \"s\""));
     }
 
+    /// The keys of `extra = "..."` in a config.
+    fn extra_keys(c: &str) -> Vec<String> {
+        let line = c.lines().find(|l| l.starts_with("extra = ")).unwrap();
+        line["extra = ".len()..]
+            .trim_matches('"')
+            .split_whitespace()
+            .map(|t| t.split_once('=').unwrap().0.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_stub_key_has_an_option_and_is_written_once() {
+        // Every option that feeds the stub's command line, set.
+        let l = parse(&args(
+            "--target 3 --kernel /k --rules any,allow --log none --mode poll \
+             --ring-frames 4 --seconds 30",
+        ))
+        .unwrap();
+        let mut keys = extra_keys(&config(&l, 3));
+        let n = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "a key written twice: {keys:?}");
+        let mut stub: Vec<String> = key::KEYS.iter().map(|k| k.to_string()).collect();
+        stub.sort();
+        assert_eq!(keys, stub, "the launcher and the stub disagree on the keys");
+        let c = config(&l, 3);
+        assert!(
+            c.contains("target=3 log=none mode=poll ring_frames=4 seconds=30 policy=any,allow"),
+            "{c}"
+        );
+        // Defaults leave out what the stub defaults itself.
+        let l = parse(&args("--target 3 --kernel /k --policy /p")).unwrap();
+        assert_eq!(
+            extra_keys(&config(&l, 3)),
+            ["target", "log", "mode", "ring_frames"]
+        );
+    }
+
     #[test]
     fn bad_arguments_are_named() {
         let e = |s: &str| parse(&args(s)).unwrap_err();
@@ -287,5 +346,7 @@ mod tests {
             .starts_with("unknown option '--colour'"));
         assert!(e("--target t --kernel /k --policy /p --rules any,allow")
             .contains("exclude each other"));
+        assert!(e("--target t --kernel /k --policy /p --seconds -1")
+            .contains("not a number in 0..=31536000"));
     }
 }

@@ -51,25 +51,28 @@ pub fn boot(
         initrd.display(),
         art.policy.display()
     );
-    let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args([
-        "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "2",
-    ])
-    .args(["-m", "2048", "-nographic", "-no-reboot", "-monitor", "none"])
-    .arg("-serial")
-    .arg(format!("file:{}", xen_log.display()))
-    .arg("-serial")
-    .arg(format!("file:{}", data_log.display()))
-    .arg("-kernel")
-    .arg(&art.xen.image)
-    .args(["-append", XEN_CMDLINE])
-    .arg("-initrd")
-    .arg(modules)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(fs::File::create(log_dir.join("qemu.stderr"))?);
+    let mut cmd = Command::new(&art.qemu.binary);
+    cmd.args(art.qemu.firmware_args())
+        .args([
+            "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "2",
+        ])
+        .args(["-m", "2048", "-nographic", "-no-reboot", "-monitor", "none"])
+        .arg("-serial")
+        .arg(format!("file:{}", xen_log.display()))
+        .arg("-serial")
+        .arg(format!("file:{}", data_log.display()))
+        .arg("-kernel")
+        .arg(&art.xen.image)
+        .args(["-append", XEN_CMDLINE])
+        .arg("-initrd")
+        .arg(modules)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(log_dir.join("qemu.stderr"))?);
     let start = Instant::now();
-    let mut child = cmd.spawn().context("starting qemu-system-x86_64")?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", art.qemu.binary.display()))?;
     let mut timed_out = false;
     loop {
         if child.try_wait()?.is_some() {

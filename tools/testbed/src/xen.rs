@@ -4,12 +4,13 @@
 //! plus every module of `xen/flask/`.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context};
 
 use crate::cmd::{self, hash_inputs};
+use crate::debsrc::{self, read_all, sorted_files};
 use crate::Layout;
 
 /// What we add to Debian's `debian/xen-kconfig`.
@@ -43,57 +44,11 @@ impl Hypervisor {
     }
 }
 
-fn sorted_files(dir: &Path, ext: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let mut v = Vec::new();
-    if dir.is_dir() {
-        for e in fs::read_dir(dir)? {
-            let p = e?.path();
-            if p.extension().is_some_and(|x| x == ext) {
-                v.push(p);
-            }
-        }
-    }
-    v.sort();
-    Ok(v)
-}
-
-/// Downloads Debian's Xen source package once; returns the `.dsc`.
-fn source_package(layout: &Layout) -> anyhow::Result<PathBuf> {
-    let dir = layout.dir("xen-source")?;
-    let find =
-        || -> anyhow::Result<Option<PathBuf>> { Ok(sorted_files(&dir, "dsc")?.into_iter().next()) };
-    if let Some(dsc) = find()? {
-        return Ok(dsc);
-    }
-    let log = layout.dir("logs")?.join("xen-source.log");
-    eprintln!("bed: apt-get source {SOURCE_SPEC} (log: {})", log.display());
-    cmd::run_logged(
-        Command::new("apt-get")
-            .args(["source", "--download-only", "-q", SOURCE_SPEC])
-            .current_dir(&dir),
-        &log,
-    )
-    .context("downloading Debian's Xen source (is there a deb-src entry for bookworm?)")?;
-    find()?.with_context(|| format!("no .dsc in {} after apt-get source", dir.display()))
-}
-
-fn read_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
-    paths
-        .iter()
-        .map(|p| fs::read(p).with_context(|| format!("reading {}", p.display())))
-        .collect()
-}
-
 /// Builds the hypervisor, or returns the cached build for the same source,
 /// patches and config.
 pub fn build_hypervisor(layout: &Layout) -> anyhow::Result<Hypervisor> {
-    let dsc = source_package(layout)?;
-    let version = dsc
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .and_then(|s| s.strip_prefix("xen_"))
-        .unwrap_or("unknown")
-        .to_string();
+    let src = debsrc::download(layout, SOURCE_SPEC)?;
+    let version = src.version.clone();
     let patches = sorted_files(&layout.root.join("xen/patches"), "patch")?;
     let contents = read_all(&patches)?;
     let mut inputs: Vec<&[u8]> = vec![version.as_bytes(), CONFIG_FRAGMENT.as_bytes()];
@@ -121,27 +76,7 @@ pub fn build_hypervisor(layout: &Layout) -> anyhow::Result<Hypervisor> {
         patches.len(),
         log.display()
     );
-    cmd::run_logged(
-        Command::new("dpkg-source").arg("-x").arg(&dsc).arg(&tree),
-        &log,
-    )
-    .context("unpacking Debian's Xen source")?;
-    for p in &patches {
-        let name = p.file_name().unwrap_or_default().to_string_lossy();
-        cmd::run_logged(
-            Command::new("patch")
-                .args(["-p1", "-F0", "-N", "--no-backup-if-mismatch", "-i"])
-                .arg(p)
-                .current_dir(&tree),
-            &log,
-        )
-        .with_context(|| {
-            format!(
-                "patch {name} does not apply to Xen {} without fuzz",
-                hv.version
-            )
-        })?;
-    }
+    debsrc::unpack_and_patch(&src, &tree, &patches, "Xen", &log)?;
     let mut config = fs::read_to_string(tree.join("debian/xen-kconfig"))
         .context("Debian's source has no debian/xen-kconfig")?;
     config.push_str(CONFIG_FRAGMENT);

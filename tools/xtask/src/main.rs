@@ -56,6 +56,7 @@ fn status(cmd: &mut Command) -> anyhow::Result<()> {
 }
 
 fn kernels(layout: &Layout) -> anyhow::Result<()> {
+    testbed::deps::ensure_rust(layout)?;
     for k in KERNELS {
         let elf = testbed::kernels::build_ours(layout, k)?;
         println!("kernel {k}: {}", elf.display());
