@@ -19,6 +19,7 @@
 
 mod report;
 mod scenario;
+pub mod stress;
 
 pub use report::{Run, StepResult};
 pub use scenario::{Guest, Scenario};

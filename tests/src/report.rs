@@ -146,16 +146,52 @@ impl Run {
 
     /// A guest's console, as xenconsoled logged it ("" if it never printed).
     pub fn console(&self, guest: &str) -> &str {
-        self.files
+        self.sound()
+            .files
             .get(&format!("guest-{guest}.log"))
             .map_or("", |s| s.as_str())
     }
 
     /// The output of `xl create -F` for a started guest.
     pub fn xl_log(&self, guest: &str) -> &str {
-        self.files
+        self.sound()
+            .files
             .get(&format!("xl-{guest}.log"))
             .map_or("", |s| s.as_str())
+    }
+
+    /// Whether the bed itself broke during the run: dom0 processes that
+    /// died of memory corruption, a guest triple fault (no scenario of ours
+    /// expects one: our kernels crash through `SCHEDOP_shutdown`), or Xen
+    /// reporting a bug of its own. Nothing in it can be trusted then.
+    pub fn bed_break(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if let Some(d) = self.dom0_crashes() {
+            why.push(d);
+        }
+        match self.triple_faults() {
+            0 => {}
+            n => why.push(format!("{n} guest triple fault(s) in Xen's log")),
+        }
+        for needle in ["Xen BUG at", "FATAL TRAP", "Assertion '", "Panic on CPU"] {
+            if self.xen.contains(needle) {
+                why.push(format!("Xen's log has '{needle}'"));
+            }
+        }
+        (!why.is_empty()).then(|| why.join(", "))
+    }
+
+    /// `self`, unless the bed broke: then every look at the run fails the
+    /// test, naming why and where the logs are.
+    fn sound(&self) -> &Self {
+        if let Some(why) = self.bed_break() {
+            panic!(
+                "scenario {}: the bed broke ({why}); full logs: {}",
+                self.name,
+                self.log_dir.display()
+            );
+        }
+        self
     }
 
     /// dom0 processes that died of memory corruption during the run (from
@@ -183,7 +219,8 @@ impl Run {
     }
 
     pub fn step(&self, label: &str) -> &StepResult {
-        self.steps
+        self.sound()
+            .steps
             .iter()
             .find(|s| s.label == label)
             .unwrap_or_else(|| panic!("scenario {}: no step {label}", self.name))
@@ -205,6 +242,7 @@ impl Run {
     /// Panics, naming the failed step and the log folder, unless every
     /// step succeeded and the scenario ran to its end.
     pub fn assert_ok(&self) {
+        self.sound();
         if let Some(s) = self.first_failure() {
             let why = match s.status {
                 None => "never ran".to_string(),
@@ -234,6 +272,7 @@ impl Run {
 
     /// Panics unless `haystack` contains `needle`, pointing at the logs.
     pub fn expect_in(&self, what: &str, haystack: &str, needle: &str) {
+        self.sound();
         assert!(
             haystack.contains(needle),
             "scenario {}: {what} lacks {needle:?}; full logs: {}",
@@ -267,10 +306,11 @@ impl Run {
         format!(
             "bed: scenario {}: {} in {:.1} s (dom0 toolstack up at {}); logs: {}",
             self.name,
-            match (self.first_failure(), self.completed) {
-                (None, true) => "ok".to_string(),
-                (Some(s), _) => format!("step '{}' failed", s.label),
-                (None, false) => "incomplete".to_string(),
+            match (self.bed_break(), self.first_failure(), self.completed) {
+                (Some(why), _, _) => format!("THE BED BROKE ({why})"),
+                (None, None, true) => "ok".to_string(),
+                (None, Some(s), _) => format!("step '{}' failed", s.label),
+                (None, None, false) => "incomplete".to_string(),
             },
             self.elapsed.as_secs_f64(),
             toolstack,

@@ -1,0 +1,86 @@
+//! The bed's stress scenario: the conditions under which the bed used to
+//! break (issue 11), packed into one boot — stub domains created and
+//! destroyed again and again against targets with odd and more than eight
+//! vCPUs, mid-workload and at the end of it, while dom0 keeps starting
+//! processes. `cargo xtask soak N` boots it N times in a row and counts the
+//! boots that broke; the `stress` test boots it once.
+
+use crate::{Guest, Run, Scenario};
+
+/// Target vCPU counts, cycled: odd, above 8, and both.
+const TARGET_VCPUS: [u32; 4] = [3, 12, 5, 9];
+const TARGET_LABEL: &str = "system_u:system_r:vmi_target_t";
+
+/// The shell step that starts `vmi-launch` for a stub on `target` in the
+/// background as `xl create -F` (so `wait_shutdown(stub)` sees it end).
+pub fn launch_stub(stub: &str, target: &str, vcpus: u32, extra: &str) -> String {
+    format!(
+        "chmod +x /scenario/vmi-launch
+         /scenario/vmi-launch --target {target} --kernel /scenario/stubdom --name {stub} --vcpus {vcpus} \
+            --tsc-native --foreground --config-out /tmp/{stub}.cfg {extra} > /tmp/xl-{stub}.log 2>&1 &
+         echo $! > /tmp/xl-{stub}.pid
+         sleep 1; head -n 1 /tmp/xl-{stub}.log"
+    )
+}
+
+/// `cycles` attach/detach cycles in one boot. Odd cycles destroy the stub
+/// mid-workload (Xen unpauses the target and frees the channels), even ones
+/// let the target finish under the stub.
+pub fn scenario(cycles: u32) -> Scenario {
+    let guest = crate::kernel("guest");
+    let stub = crate::kernel("stubdom");
+    let launcher = crate::dom0_tool("vmi-launch");
+    let mut sc = Scenario::new("stress")
+        .file("/scenario/stubdom", &stub)
+        .file("/scenario/vmi-launch", &launcher)
+        // dom0 busy with short-lived processes (fork, exec, TLS set-up:
+        // where dom0's processes used to die) for the whole run.
+        .step(
+            "dom0 load",
+            "(while :; do for i in 1 2 3 4 5 6 7 8; do /bin/busybox true; done; \
+              ls /proc > /dev/null; done) > /dev/null 2>&1 &
+             echo $! > /tmp/load.pid",
+        );
+    for c in 0..cycles {
+        let v = TARGET_VCPUS[c as usize % TARGET_VCPUS.len()];
+        let (t, s) = (format!("t{c}"), format!("s{c}"));
+        sc = sc
+            .guest(
+                Guest::pvh(&t, &guest)
+                    .vcpus(v)
+                    .seclabel(TARGET_LABEL)
+                    .cmdline("kinds=cpuid,msr count=200 leaves=0x6 delay_ms=4000"),
+            )
+            .start(&t)
+            .wait_for(&t, "WORKLOAD-WAIT", 60)
+            .step(
+                &format!("launch {s}"),
+                &launch_stub(&s, &t, 2, "--rules cpuid,allow --log none"),
+            )
+            .wait_for(&s, "stub: attached", 60);
+        if c % 2 == 1 {
+            sc = sc
+                .step(&format!("destroy {s}"), &format!("sleep 2; xl destroy {s}"))
+                .wait_shutdown(&s, 60)
+                .wait_shutdown(&t, 300);
+        } else {
+            sc = sc.wait_shutdown(&t, 300).wait_shutdown(&s, 60);
+        }
+    }
+    sc.step("dom0 load stop", "kill $(cat /tmp/load.pid)")
+}
+
+/// Did the boot break, and how: a failed or missing step, dom0 processes
+/// that died of memory corruption, a guest triple fault.
+pub fn verdict(run: &Run) -> Result<(), String> {
+    if let Some(why) = run.bed_break() {
+        return Err(why);
+    }
+    if let Some(s) = run.first_failure() {
+        return Err(format!("step '{}' failed", s.label));
+    }
+    if !run.completed {
+        return Err("the run did not complete".into());
+    }
+    Ok(())
+}
