@@ -19,6 +19,7 @@
 
 mod report;
 mod scenario;
+pub mod steps;
 pub mod stress;
 
 pub use report::{Run, StepResult};

@@ -5,28 +5,19 @@
 //! processes. `cargo xtask soak N` boots it N times in a row and counts the
 //! boots that broke; the `stress` test boots it once.
 
+use crate::steps::launch_stub;
 use crate::{Guest, Run, Scenario};
 
 /// Target vCPU counts, cycled: odd, above 8, and both.
 const TARGET_VCPUS: [u32; 4] = [3, 12, 5, 9];
 const TARGET_LABEL: &str = "system_u:system_r:vmi_target_t";
 
-/// The shell step that starts `vmi-launch` for a stub on `target` in the
-/// background as `xl create -F` (so `wait_shutdown(stub)` sees it end).
-pub fn launch_stub(stub: &str, target: &str, vcpus: u32, extra: &str) -> String {
-    format!(
-        "chmod +x /scenario/vmi-launch
-         /scenario/vmi-launch --target {target} --kernel /scenario/stubdom --name {stub} --vcpus {vcpus} \
-            --tsc-native --foreground --config-out /tmp/{stub}.cfg {extra} > /tmp/xl-{stub}.log 2>&1 &
-         echo $! > /tmp/xl-{stub}.pid
-         sleep 1; head -n 1 /tmp/xl-{stub}.log"
-    )
-}
-
 /// `cycles` attach/detach cycles in one boot. Odd cycles destroy the stub
 /// mid-workload (Xen unpauses the target and frees the channels), even ones
-/// let the target finish under the stub.
-pub fn scenario(cycles: u32) -> Scenario {
+/// let the target finish under the stub. With `stubs == false` the targets
+/// run unmonitored (the same guests and dom0 load, no stub, no vm_event):
+/// the control that tells a bed defect from one of ours.
+pub fn scenario(cycles: u32, stubs: bool) -> Scenario {
     let guest = crate::kernel("guest");
     let stub = crate::kernel("stubdom");
     let launcher = crate::dom0_tool("vmi-launch");
@@ -49,10 +40,15 @@ pub fn scenario(cycles: u32) -> Scenario {
                 Guest::pvh(&t, &guest)
                     .vcpus(v)
                     .seclabel(TARGET_LABEL)
-                    .cmdline("kinds=cpuid,msr count=200 leaves=0x6 delay_ms=4000"),
+                    .cmdline("kinds=cpuid,msr count=200 leaves=0x6 delay_ms=12000"),
             )
             .start(&t)
-            .wait_for(&t, "WORKLOAD-WAIT", 60)
+            .wait_for(&t, "WORKLOAD-WAIT", 60);
+        if !stubs {
+            sc = sc.wait_shutdown(&t, 300);
+            continue;
+        }
+        sc = sc
             .step(
                 &format!("launch {s}"),
                 &launch_stub(&s, &t, 2, "--rules cpuid,allow --log none"),

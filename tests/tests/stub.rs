@@ -9,6 +9,7 @@
 
 use std::sync::OnceLock;
 
+use nested::steps::launch_stub as launch;
 use nested::{Guest, Run, Scenario};
 use workload::{Kind, Report};
 
@@ -30,18 +31,6 @@ fn target(name: &str, kernel: &std::path::Path, vcpus: u32) -> Guest {
         .cmdline(&format!(
             "kinds=cpuid,cr,msr,int3,guest_request count={COUNT} leaves=0x6,0xa delay_ms=10000"
         ))
-}
-
-/// Launches a stub on `target` in the background through vmi-launch, as
-/// `xl create -F` (so `wait_shutdown(stub)` sees it end).
-fn launch(stub: &str, target: &str, vcpus: u32, extra: &str) -> String {
-    format!(
-        "chmod +x /scenario/vmi-launch
-         /scenario/vmi-launch --target {target} --kernel /scenario/stubdom --name {stub} --vcpus {vcpus} \
-            --tsc-native --foreground --config-out /tmp/{stub}.cfg {extra} > /tmp/xl-{stub}.log 2>&1 &
-         echo $! > /tmp/xl-{stub}.pid
-         sleep 1; head -n 1 /tmp/xl-{stub}.log"
-    )
 }
 
 fn run() -> &'static Run {

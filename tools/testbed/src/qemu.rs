@@ -14,7 +14,7 @@ use crate::{Artifacts, Layout};
 /// without them.
 pub const XEN_CMDLINE: &str = "console=com1 com1=115200,8n1 dom0_mem=768M,max:768M \
      loglvl=all guest_loglvl=all smap=0 smep=0 flask=enforcing noreboot";
-pub const DOM0_CMDLINE: &str = "console=hvc0 earlyprintk=xen loglevel=6";
+pub const DOM0_CMDLINE: &str = "console=hvc0 earlyprintk=xen loglevel=6 print-fatal-signals=1";
 
 #[derive(Debug)]
 pub struct Boot {

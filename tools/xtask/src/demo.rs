@@ -75,11 +75,7 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
         .wait_for("target", "WORKLOAD-WAIT", 60)
         .step(
             "launch the stub",
-            "chmod +x /scenario/vmi-launch
-             /scenario/vmi-launch --target target --kernel /scenario/stubdom --name stub --vcpus 2 \
-                --policy /scenario/demo.policy --tsc-native --foreground > /tmp/xl-stub.log 2>&1 &
-             echo $! > /tmp/xl-stub.pid
-             sleep 1; head -n 1 /tmp/xl-stub.log",
+            &nested::steps::launch_stub("stub", "target", 2, "--policy /scenario/demo.policy"),
         )
         .wait_for("stub", "stub: attached", 60)
         .step("no dom0 process serves events", "! pidof vmi-consumer xen-access")

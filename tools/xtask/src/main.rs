@@ -8,6 +8,7 @@ use testbed::Layout;
 
 mod bench;
 mod demo;
+mod soak;
 
 const HELP: &str = "\
 cargo xtask <command>
@@ -31,6 +32,12 @@ Commands:
   bench     guest-seen cycles per CPUID, unmonitored vs xen-access vs our
             dom0 consumer (ring, slots) vs the stub domain, 1/2/4 vCPUs,
             in one boot (a benchmark: prints figures, asserts none)
+  soak [N [CYCLES]] [--no-stub]
+            boot the bed's stress scenario (stub create/destroy cycles
+            against 3..12-vCPU targets while dom0 starts processes) N times
+            (default 20) and count the boots in which the bed broke; never
+            retried (a measurement: prints, asserts nothing); --no-stub
+            runs the same targets unmonitored
   test      the project's test command: host unit tests, then the nested
             QEMU + Xen integration tests (installs and builds what it needs)
 
@@ -186,6 +193,7 @@ fn main() -> ExitCode {
         Some("exec") => exec(&args[1..]),
         Some("demo") => demo::run(&layout),
         Some("bench") => bench::run(&layout),
+        Some("soak") => soak::run(&layout, &args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

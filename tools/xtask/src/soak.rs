@@ -1,0 +1,58 @@
+//! `cargo xtask soak [N [CYCLES]] [--no-stub]`: boots the bed's stress scenario
+//! (`nested::stress`) N times in a row and counts the boots in which the bed
+//! broke (a dom0 process died of memory corruption, a guest triple-faulted,
+//! Xen reported a bug) or a step failed. Nothing is retried; every boot's
+//! log folder is printed. It measures; it asserts nothing. `--no-stub`
+//! runs the same targets unmonitored (no stub, no vm_event).
+
+use std::time::Instant;
+
+use anyhow::Context;
+use testbed::Layout;
+
+pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
+    let stubs = !args.iter().any(|a| a == "--no-stub");
+    let args: Vec<&String> = args.iter().filter(|a| *a != "--no-stub").collect();
+    let boots: u32 = match args.first() {
+        Some(n) => n.parse().context("soak N: N must be a number of boots")?,
+        None => 20,
+    };
+    let cycles: u32 = match args.get(1) {
+        Some(n) => n
+            .parse()
+            .context("soak N CYCLES: CYCLES must be a number")?,
+        None => 6,
+    };
+    let art = testbed::prepare(layout)?;
+    println!(
+        "soak: {boots} boot(s) of the stress scenario ({cycles} cycles each, {}) on QEMU {} ({} patch(es)), Xen {}",
+        if stubs { "with stubs" } else { "no stub, targets unmonitored" },
+        art.qemu.version,
+        art.qemu.patches.len(),
+        art.xen.version
+    );
+    let t0 = Instant::now();
+    let mut broke = 0;
+    for i in 1..=boots {
+        let run = nested::stress::scenario(cycles, stubs).run_once();
+        let verdict = nested::stress::verdict(&run);
+        if verdict.is_err() {
+            broke += 1;
+        }
+        println!(
+            "soak: boot {i}/{boots}: {} in {:.0} s; logs: {}",
+            match &verdict {
+                Ok(()) => "clean".to_string(),
+                Err(why) => format!("BROKE ({why})"),
+            },
+            run.elapsed.as_secs_f64(),
+            run.log_dir.display()
+        );
+    }
+    println!(
+        "soak: {broke} of {boots} boot(s) broke, {} clean, in {:.0} s",
+        boots - broke,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
