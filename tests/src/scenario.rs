@@ -331,13 +331,12 @@ impl Scenario {
     /// Panics only when the bed itself cannot be built or started; the
     /// outcome of the scenario is in the [`Run`].
     pub fn run(&self) -> Run {
-        // The bed breaks on its own (docs/bed.md: QEMU's emulated SVM writes
-        // a #VMEXIT into a VMCB outside guest mode; dom0 processes read
-        // wrong memory while HVM guests run, with or without monitoring).
-        // Until that is fixed, a broken boot is booted again, at most
-        // BED_BOOTS times in all, every break printed with its logs; a run
-        // that broke every time fails each test that looks at it
-        // (Run::bed_break).
+        // The bed still breaks on its own now and then (docs/bed.md: two
+        // defects found and fixed or avoided, a rarer guest triple fault
+        // still open). Until it is fixed, a broken boot is booted again, at
+        // most BED_BOOTS times in all, every break printed with its logs; a
+        // run that broke every time fails each test that looks at it
+        // (Run::bed_break). `cargo xtask soak` counts breaks with no retry.
         let mut breaks = Vec::new();
         loop {
             let run = self.run_once();

@@ -35,28 +35,31 @@ pub fn scenario(cycles: u32, stubs: bool) -> Scenario {
     for c in 0..cycles {
         let v = TARGET_VCPUS[c as usize % TARGET_VCPUS.len()];
         let (t, s) = (format!("t{c}"), format!("s{c}"));
-        sc = sc
-            .guest(
-                Guest::pvh(&t, &guest)
-                    .vcpus(v)
-                    .seclabel(TARGET_LABEL)
-                    .cmdline("kinds=cpuid,msr count=200 leaves=0x6 delay_ms=12000"),
-            )
-            .start(&t)
-            .wait_for(&t, "WORKLOAD-WAIT", 60);
+        sc = sc.guest(
+            Guest::pvh(&t, &guest)
+                .vcpus(v)
+                .seclabel(TARGET_LABEL)
+                .cmdline("kinds=cpuid,msr count=1000 leaves=0x6 delay_ms=5000"),
+        );
         if !stubs {
-            sc = sc.wait_shutdown(&t, 300);
+            sc = sc.start(&t).wait_shutdown(&t, 300);
             continue;
         }
+        // Created paused, so the workload cannot start (or end) before the
+        // stub is attached, however slow the bed: the stub's own pause and
+        // unpause leave it paused, dom0 lets it go. The guest then idles
+        // (its vCPUs block and wake, wherever Xen puts them) before it works.
         sc = sc
+            .start_paused(&t)
             .step(
                 &format!("launch {s}"),
                 &launch_stub(&s, &t, 2, "--rules cpuid,allow --log none"),
             )
-            .wait_for(&s, "stub: attached", 60);
+            .wait_for(&s, "stub: attached", 60)
+            .step(&format!("unpause {t}"), &format!("xl unpause {t}"));
         if c % 2 == 1 {
             sc = sc
-                .step(&format!("destroy {s}"), &format!("sleep 2; xl destroy {s}"))
+                .step(&format!("destroy {s}"), &format!("sleep 1; xl destroy {s}"))
                 .wait_shutdown(&s, 60)
                 .wait_shutdown(&t, 300);
         } else {

@@ -11,9 +11,12 @@ use anyhow::Context;
 use crate::{Artifacts, Layout};
 
 /// Xen's command line. `smap=0 smep=0`: under TCG the PV dom0 crashes early
-/// without them.
+/// without them. `spec-ctrl=eager-fpu`: with Xen's lazy FPU switching (its
+/// default on AMD) dom0's processes under this emulator see other contexts'
+/// SSE data while HVM guests run on the other pCPU (docs/bed.md); eager
+/// switching is also what Xen does on hosts exposed to LazyFP.
 pub const XEN_CMDLINE: &str = "console=com1 com1=115200,8n1 dom0_mem=768M,max:768M \
-     loglvl=all guest_loglvl=all smap=0 smep=0 flask=enforcing noreboot";
+     loglvl=all guest_loglvl=all smap=0 smep=0 flask=enforcing noreboot spec-ctrl=eager-fpu";
 pub const DOM0_CMDLINE: &str = "console=hvc0 earlyprintk=xen loglevel=6 print-fatal-signals=1";
 
 #[derive(Debug)]
@@ -29,6 +32,11 @@ pub struct Boot {
 
 /// Boots with `payload` (a cpio appended to dom0's initramfs) and waits for
 /// QEMU to exit (dom0 powers off) or `timeout`.
+///
+/// Knobs for bisecting the bed (`cargo xtask soak`), read from the
+/// environment: `BED_QEMU_ACCEL` (default `tcg`; e.g. `tcg,thread=single`),
+/// `BED_QEMU_CPU` (`max`; e.g. `max,phys-bits=46`), `BED_QEMU_SMP` (`2`),
+/// `BED_XEN_EXTRA` (appended to Xen's command line, e.g. `asid=0`).
 pub fn boot(
     layout: &Layout,
     art: &Artifacts,
@@ -51,11 +59,19 @@ pub fn boot(
         initrd.display(),
         art.policy.display()
     );
+    let knob = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let xen_cmdline = match std::env::var("BED_XEN_EXTRA") {
+        Ok(extra) => format!("{XEN_CMDLINE} {extra}"),
+        Err(_) => XEN_CMDLINE.to_string(),
+    };
     let mut cmd = Command::new(&art.qemu.binary);
     cmd.args(art.qemu.firmware_args())
-        .args([
-            "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "2",
-        ])
+        .args(["-machine", "q35", "-accel"])
+        .arg(knob("BED_QEMU_ACCEL", "tcg"))
+        .arg("-cpu")
+        .arg(knob("BED_QEMU_CPU", "max"))
+        .arg("-smp")
+        .arg(knob("BED_QEMU_SMP", "2"))
         .args(["-m", "2048", "-nographic", "-no-reboot", "-monitor", "none"])
         .arg("-serial")
         .arg(format!("file:{}", xen_log.display()))
@@ -63,7 +79,8 @@ pub fn boot(
         .arg(format!("file:{}", data_log.display()))
         .arg("-kernel")
         .arg(&art.xen.image)
-        .args(["-append", XEN_CMDLINE])
+        .arg("-append")
+        .arg(&xen_cmdline)
         .arg("-initrd")
         .arg(modules)
         .stdin(Stdio::null())
