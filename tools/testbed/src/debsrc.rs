@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::cmd;
+use crate::cmd::{self, hash_inputs};
 use crate::Layout;
 
 /// The files of `dir` ending in `.ext`, sorted by name.
@@ -109,4 +109,67 @@ pub fn unpack_and_patch(
         })?;
     }
     Ok(())
+}
+
+/// A patched source tree of ours, `target/bed/<name>-<hash>/src`, cached by
+/// a hash of the source's version, `options` (how it is built) and every
+/// patch of `patch_dir`.
+#[derive(Debug, Clone)]
+pub struct PatchedTree {
+    pub dir: PathBuf,
+    pub tree: PathBuf,
+    pub patches: Vec<PathBuf>,
+    /// The build log, beside the tree.
+    pub log: PathBuf,
+    /// Built before: nothing to do.
+    pub built: bool,
+}
+
+impl PatchedTree {
+    /// Marks the tree built, so the next call reuses it.
+    pub fn finish(&self) -> anyhow::Result<()> {
+        fs::write(self.dir.join("built"), "")?;
+        Ok(())
+    }
+}
+
+/// The cached tree for `src` + `options` + the patches of `patch_dir`
+/// (relative to the workspace); unless it was built before, a fresh one,
+/// unpacked and patched (see [`unpack_and_patch`]), for the caller to build
+/// and [`PatchedTree::finish`].
+pub fn patched_tree(
+    layout: &Layout,
+    name: &str,
+    src: &Source,
+    patch_dir: &str,
+    options: &[u8],
+    what: &str,
+) -> anyhow::Result<PatchedTree> {
+    let patches = sorted_files(&layout.root.join(patch_dir), "patch")?;
+    let contents = read_all(&patches)?;
+    let mut inputs: Vec<&[u8]> = vec![src.version.as_bytes(), options];
+    inputs.extend(contents.iter().map(|c| c.as_slice()));
+    let dir = layout.bed.join(format!("{name}-{}", hash_inputs(&inputs)));
+    let t = PatchedTree {
+        tree: dir.join("src"),
+        log: dir.join("build.log"),
+        built: dir.join("built").exists(),
+        dir,
+        patches,
+    };
+    if t.built {
+        return Ok(t);
+    }
+    if t.dir.exists() {
+        fs::remove_dir_all(&t.dir)?;
+    }
+    fs::create_dir_all(&t.dir)?;
+    eprintln!(
+        "bed: building {what} {} with {} patch(es) from {patch_dir} (log: {})",
+        src.version,
+        t.patches.len(),
+        t.log.display()
+    );
+    unpack_and_patch(src, &t.tree, &t.patches, what, &t.log)?;
+    Ok(t)
 }

@@ -13,8 +13,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
-use crate::cmd::{self, hash_inputs};
-use crate::debsrc::{self, read_all, sorted_files};
+use crate::cmd;
+use crate::debsrc;
 use crate::Layout;
 
 const SOURCE_SPEC: &str = "qemu/bookworm";
@@ -62,33 +62,25 @@ impl Emulator {
 /// options.
 pub fn build(layout: &Layout) -> anyhow::Result<Emulator> {
     let src = debsrc::download(layout, SOURCE_SPEC)?;
-    let patches = sorted_files(&layout.root.join("tools/testbed/qemu-patches"), "patch")?;
-    let contents = read_all(&patches)?;
     let options = CONFIGURE.join(" ");
-    let mut inputs: Vec<&[u8]> = vec![src.version.as_bytes(), options.as_bytes()];
-    inputs.extend(contents.iter().map(|c| c.as_slice()));
-    let dir = layout.bed.join(format!("qemu-{}", hash_inputs(&inputs)));
-    let tree = dir.join("src");
+    let pt = debsrc::patched_tree(
+        layout,
+        "qemu",
+        &src,
+        "tools/testbed/qemu-patches",
+        options.as_bytes(),
+        "QEMU",
+    )?;
+    let tree = &pt.tree;
+    let log = &pt.log;
     let emu = Emulator {
         binary: tree.join("build/qemu-system-x86_64"),
         version: src.version.clone(),
-        patches: patches.clone(),
+        patches: pt.patches.clone(),
     };
-    if dir.join("built").exists() {
+    if pt.built {
         return Ok(emu);
     }
-    if dir.exists() {
-        fs::remove_dir_all(&dir)?;
-    }
-    fs::create_dir_all(&dir)?;
-    let log = dir.join("build.log");
-    eprintln!(
-        "bed: building QEMU {} (x86_64-softmmu) with {} patch(es) from tools/testbed/qemu-patches (log: {})",
-        src.version,
-        patches.len(),
-        log.display()
-    );
-    debsrc::unpack_and_patch(&src, &tree, &patches, "QEMU", &log)?;
     let build = tree.join("build");
     fs::create_dir_all(&build)?;
     cmd::run_logged(
@@ -97,7 +89,7 @@ pub fn build(layout: &Layout) -> anyhow::Result<Emulator> {
             .current_dir(&build)
             .env_remove("CFLAGS")
             .env_remove("LDFLAGS"),
-        &log,
+        log,
     )
     .context("configuring QEMU")?;
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -105,7 +97,7 @@ pub fn build(layout: &Layout) -> anyhow::Result<Emulator> {
         Command::new("ninja")
             .args(["-j", &jobs.to_string(), "qemu-system-x86_64"])
             .current_dir(&build),
-        &log,
+        log,
     )
     .context("building QEMU")?;
     if !emu.binary.exists() {
@@ -115,6 +107,6 @@ pub fn build(layout: &Layout) -> anyhow::Result<Emulator> {
             log.display()
         );
     }
-    fs::write(dir.join("built"), "")?;
+    pt.finish()?;
     Ok(emu)
 }

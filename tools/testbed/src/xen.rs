@@ -48,35 +48,25 @@ impl Hypervisor {
 /// patches and config.
 pub fn build_hypervisor(layout: &Layout) -> anyhow::Result<Hypervisor> {
     let src = debsrc::download(layout, SOURCE_SPEC)?;
-    let version = src.version.clone();
-    let patches = sorted_files(&layout.root.join("xen/patches"), "patch")?;
-    let contents = read_all(&patches)?;
-    let mut inputs: Vec<&[u8]> = vec![version.as_bytes(), CONFIG_FRAGMENT.as_bytes()];
-    inputs.extend(contents.iter().map(|c| c.as_slice()));
-    let dir = layout.bed.join(format!("xen-{}", hash_inputs(&inputs)));
-    let tree = dir.join("src");
+    let pt = debsrc::patched_tree(
+        layout,
+        "xen",
+        &src,
+        "xen/patches",
+        CONFIG_FRAGMENT.as_bytes(),
+        "Xen",
+    )?;
+    let tree = pt.tree.clone();
     let hv = Hypervisor {
         image: tree.join("xen/xen"),
         tree: tree.clone(),
-        version,
-        patches: patches.clone(),
+        version: src.version.clone(),
+        patches: pt.patches.clone(),
     };
-    if dir.join("built").exists() {
+    if pt.built {
         return Ok(hv);
     }
-
-    if dir.exists() {
-        fs::remove_dir_all(&dir)?;
-    }
-    fs::create_dir_all(&dir)?;
-    let log = dir.join("build.log");
-    eprintln!(
-        "bed: building Xen {} with {} patch(es) from xen/patches (log: {})",
-        hv.version,
-        patches.len(),
-        log.display()
-    );
-    debsrc::unpack_and_patch(&src, &tree, &patches, "Xen", &log)?;
+    let log = &pt.log;
     let mut config = fs::read_to_string(tree.join("debian/xen-kconfig"))
         .context("Debian's source has no debian/xen-kconfig")?;
     config.push_str(CONFIG_FRAGMENT);
@@ -92,7 +82,7 @@ pub fn build_hypervisor(layout: &Layout) -> anyhow::Result<Hypervisor> {
                 .env_remove("LDFLAGS")
                 .env("WGET", "/bin/false")
                 .env("GIT", "/bin/false"),
-            &log,
+            log,
         )
     };
     make(&["olddefconfig"])?;
@@ -110,7 +100,7 @@ pub fn build_hypervisor(layout: &Layout) -> anyhow::Result<Hypervisor> {
             log.display()
         );
     }
-    fs::write(dir.join("built"), "")?;
+    pt.finish()?;
     Ok(hv)
 }
 
