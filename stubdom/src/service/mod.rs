@@ -8,7 +8,7 @@
 //! vCPU's own loop, not in the upcall, so event handlers stay tiny.
 
 mod config;
-mod xenops;
+use xenctl as xenops;
 
 pub use config::{Config, LogMode, WaitMode};
 

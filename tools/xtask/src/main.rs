@@ -96,6 +96,8 @@ fn test(layout: &Layout) -> anyhow::Result<()> {
                 "guest",
                 "--exclude",
                 "xskernel",
+                "--exclude",
+                "attack",
             ])
             .env("VMEVENT_PATCHED_XEN_INCLUDE", art.xen.public_headers())
             .current_dir(&layout.root),

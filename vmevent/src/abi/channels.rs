@@ -61,10 +61,14 @@ pub const VM_EVENT_ASYNC_CONS_OFFSET: usize = offset_of!(VmEventAsyncRing, cons)
 pub const VM_EVENT_ASYNC_NR_ENTRIES_OFFSET: usize = offset_of!(VmEventAsyncRing, nr_entries);
 pub const VM_EVENT_ASYNC_DROPPED_OFFSET: usize = offset_of!(VmEventAsyncRing, dropped);
 
-/// Capacity of an async ring of `ring_frames` frames.
+/// Capacity of an async ring of `ring_frames` frames
+/// (`VM_EVENT_ASYNC_RING_ENTRIES`): the requests that fit, rounded down to a
+/// power of two, so that `prod % capacity` stays continuous when the
+/// free-running 32-bit counters wrap.
 pub const fn async_ring_entries(ring_frames: u32) -> u32 {
-    ((ring_frames as usize * XEN_PAGE_SIZE - VM_EVENT_ASYNC_RING_HDR_SIZE) / size_of::<VmEventSt>())
-        as u32
+    let fit = (ring_frames as usize * XEN_PAGE_SIZE - VM_EVENT_ASYNC_RING_HDR_SIZE)
+        / size_of::<VmEventSt>();
+    1 << (usize::BITS - 1 - fit.leading_zeros())
 }
 
 /// Header of `struct vm_event_sring` (`RING_IDX req_prod, req_event,
@@ -94,7 +98,8 @@ const _: () = {
     assert!(VM_EVENT_SLOTS_PER_PAGE == 8);
     assert!(VM_EVENT_ASYNC_RING_HDR_SIZE == 64);
     assert!(VM_EVENT_ASYNC_DROPPED_OFFSET == 12);
-    assert!(async_ring_entries(1) == 10);
+    assert!(async_ring_entries(1) == 8);
+    assert!(async_ring_entries(16) == 128);
     assert!(VM_EVENT_SRING_HDR_SIZE == 64);
     assert!(VM_EVENT_RING_SIZE == 8);
 };

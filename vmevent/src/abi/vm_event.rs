@@ -571,6 +571,13 @@ impl VmEventSt {
         read.size = n as u32;
         self.data.emul.read = read;
     }
+    /// Sets the read data's size word alone, to any value, as a consumer
+    /// may (Xen must bound it by the buffer; the attack tests check that).
+    pub fn set_emul_read_size(&mut self, size: u32) {
+        let mut read = *self.emul_read_data();
+        read.size = size;
+        self.data.emul.read = read;
+    }
     pub fn set_emul_insn_data(&mut self, insn: [u8; 16]) {
         self.data.emul.insn = VmEventEmulInsnData { data: insn };
     }

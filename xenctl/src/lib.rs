@@ -1,14 +1,16 @@
-//! The hypercalls the stub makes on its target, typed. Every domctl goes
-//! through one buffer per call on the stack: Xen copies `struct xen_domctl`
-//! in and out, and the stub runs identity mapped, so a stack address is a
-//! valid guest handle.
+//! The hypercalls a kernel of ours makes on another domain, typed: the
+//! stub's on its target, and the attack kernel's (tests/attack) on its
+//! victim. Every domctl goes through one buffer per call on the stack: Xen
+//! copies `struct xen_domctl` in and out, and our kernels run identity
+//! mapped, so a stack address is a valid guest handle.
+#![no_std]
 
 use boot::hypercall;
 use boot::xen::XenError;
 use vmevent::abi::domctl::XEN_DOMCTL_VM_EVENT_OP_MONITOR;
 use vmevent::abi::domctl::{
     XenDomctl, XenDomctlGetdomaininfo, XenDomctlMonitorOp, XenVmEventOpChannels,
-    XEN_DOMCTL_MONITOR_OP_DISABLE, XEN_VM_EVENT_DISABLE,
+    XEN_DOMCTL_MONITOR_OP_DISABLE, XEN_VM_EVENT_DISABLE, XEN_VM_EVENT_RESUME,
 };
 use vmevent::abi::memory::{
     XenMemAcquireResource, XENMEM_ACQUIRE_RESOURCE, XENMEM_RESOURCE_VM_EVENT,
@@ -78,15 +80,27 @@ pub fn disable_channels(domid: u16) -> Result<(), XenError> {
     domctl(XenDomctl::vm_event_op(domid, XEN_VM_EVENT_DISABLE)).map(drop)
 }
 
+/// `XEN_VM_EVENT_RESUME`: Xen looks at every slot (as a notification on
+/// each port would make it do).
+pub fn resume(domid: u16) -> Result<(), XenError> {
+    domctl(XenDomctl::vm_event_op(domid, XEN_VM_EVENT_RESUME)).map(drop)
+}
+
 /// Maps the target's channel frames at our guest frames `gfns` (one each).
 pub fn acquire_channels(domid: u16, gfns: &mut [u64]) -> Result<(), XenError> {
+    acquire_channel_frames(domid, 0, gfns)
+}
+
+/// Maps the target's channel frames `[frame, frame + gfns.len())` at our
+/// guest frames `gfns`.
+pub fn acquire_channel_frames(domid: u16, frame: u64, gfns: &mut [u64]) -> Result<(), XenError> {
     let mut arg = XenMemAcquireResource {
         domid,
         type_: XENMEM_RESOURCE_VM_EVENT,
         id: XEN_DOMCTL_VM_EVENT_OP_MONITOR,
         nr_frames: gfns.len() as u32,
         pad: 0,
-        frame: 0,
+        frame,
         frame_list: gfns.as_mut_ptr() as u64,
     };
     // SAFETY: `arg` and the frame list it points at live across the call;
@@ -142,4 +156,18 @@ pub fn inject_event(domid: u16, ev: vmevent::abi::hvm::XenDmOpInjectEvent) -> Re
         )
     })
     .map(drop)
+}
+
+/// `EVTCHNOP_alloc_unbound` in domain `dom` (another domain, if the policy
+/// lets us create channels there) for `remote_dom`; returns the new port.
+pub fn alloc_unbound_in(dom: u16, remote_dom: u16) -> Result<u32, XenError> {
+    let mut a = boot::xen::evtchn_alloc_unbound {
+        dom,
+        remote_dom,
+        port: 0,
+    };
+    // SAFETY: EVTCHNOP_alloc_unbound takes an `evtchn_alloc_unbound`, which
+    // lives across the call.
+    unsafe { hypercall::event_channel_op(boot::xen::evtchnop::ALLOC_UNBOUND, &mut a) }?;
+    Ok(a.port)
 }

