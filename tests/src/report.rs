@@ -173,12 +173,25 @@ impl Run {
             0 => {}
             n => why.push(format!("{n} guest triple fault(s) in Xen's log")),
         }
-        for needle in ["Xen BUG at", "FATAL TRAP", "Assertion '", "Panic on CPU"] {
-            if self.xen.contains(needle) {
-                why.push(format!("Xen's log has '{needle}'"));
-            }
+        if let Some(needle) = self.xen_crash() {
+            why.push(format!("Xen's log has '{needle}'"));
         }
         (!why.is_empty()).then(|| why.join(", "))
+    }
+
+    /// What Xen's log says if Xen itself reported a bug or crashed. Unlike
+    /// the bed's own breaks this is never booted again: a scenario of ours
+    /// may be what crashed it.
+    pub fn xen_crash(&self) -> Option<&'static str> {
+        [
+            "Xen BUG at",
+            "FATAL TRAP",
+            "FATAL PAGE FAULT",
+            "Assertion '",
+            "Panic on CPU",
+        ]
+        .into_iter()
+        .find(|needle| self.xen.contains(needle))
     }
 
     /// `self`, unless the bed broke: then every look at the run fails the

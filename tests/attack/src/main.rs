@@ -17,7 +17,11 @@
 //! - `role=attacker attack=NAME target=DOMID rounds=N delay_ms=D` (waits D
 //!   ms before the attack), NAME one of
 //!   `emul-read` (finding 3), `enable-fail` (2), `pin` (5 and 7: pages kept
-//!   past DISABLE, scrubbing), `gfns` (4).
+//!   past DISABLE, scrubbing), `gfns` (4), `flask` (6: every operation a
+//!   stub uses, on its paired target and on each of `others=D1,D2,..`, one
+//!   `attack flask: domain D (...): op=result ...` line each).
+//! - a victim given `hit=DOMID` runs the same operations on that domain
+//!   (`victim: flask: domain D: ...`) before its busy loop.
 #![no_std]
 #![no_main]
 
@@ -41,7 +45,8 @@ use vmevent::shm::{AsyncRingPtr, SlotArea, SlotMem};
 boot::entry!(main);
 
 const KNOWN: &[&str] = &[
-    "role", "probes", "seconds", "idle_ms", "attack", "target", "rounds", "delay_ms",
+    "role", "probes", "seconds", "idle_ms", "attack", "target", "rounds", "delay_ms", "others",
+    "hit",
 ];
 
 /// `MSR_IA32_MC0_CTL`: Xen's vMCE ignores what a guest writes there, and its
@@ -68,6 +73,10 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
     c.validate(KNOWN)?;
     match c.choice("role", "attacker", &["attacker", "victim"])? {
         "victim" => {
+            if let Some(hit) = c.get("hit") {
+                let d = boot::cmdline::parse_number(hit).unwrap_or(0x7ff0) as u16;
+                println!("victim: flask: domain {d}: {}", try_ops(d));
+            }
             victim(
                 c.number("probes", 0, 0, 1000)?,
                 c.number("idle_ms", 0, 0, 600_000)?,
@@ -79,7 +88,7 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
             let attack = c.choice(
                 "attack",
                 "emul-read",
-                &["emul-read", "enable-fail", "pin", "gfns"],
+                &["emul-read", "enable-fail", "pin", "gfns", "flask"],
             )?;
             let t = c.number("target", 0, 1, 0x7fef)? as u16;
             let rounds = c.number("rounds", 10, 1, 1_000_000)?;
@@ -90,6 +99,10 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
                 "emul-read" => emul_read(t, rounds),
                 "enable-fail" => enable_fail(t, rounds),
                 "pin" => pin(t, rounds),
+                "flask" => {
+                    flask(t, c.get("others").unwrap_or(""));
+                    Ok(())
+                }
                 _ => gfns(t, rounds),
             };
             match r {
@@ -442,4 +455,51 @@ fn gfns(t: u16, rounds: u64) -> Result<(), XenError> {
     xenctl::disable_channels(t)?;
     c.unmap();
     Ok(())
+}
+
+/// Finding 6: the stub's operations on its paired target (all allowed) and
+/// on every other domain (all refused).
+fn flask(t: u16, others: &str) {
+    println!("attack flask: domain {t} (paired): {}", try_ops(t));
+    for d in others.split(',').filter(|d| !d.is_empty()) {
+        let d = boot::cmdline::parse_number(d).unwrap_or(0x7ff0) as u16;
+        println!("attack flask: domain {d} (other): {}", try_ops(d));
+    }
+}
+
+/// Each operation a stub makes on its target, on `d`: `name=ok` or
+/// `name=-ERRNO`. Undone where it succeeded. `evtchn` is a port made in
+/// `d`'s table for us (on ourselves, an ordinary port of our own).
+fn try_ops(d: u16) -> alloc::string::String {
+    use core::fmt::Write as _;
+    let mut out = alloc::string::String::new();
+    let mut put = |name: &str, r: Result<(), XenError>| {
+        let _ = match r {
+            Ok(()) => write!(out, "{name}=ok "),
+            Err(e) => write!(out, "{name}=-{} ", e.name()),
+        };
+    };
+    put("getdomaininfo", xenctl::getdomaininfo(d).map(drop));
+    let paused = xenctl::pause(d);
+    let was_paused = paused.is_ok();
+    put("pause", paused);
+    if was_paused {
+        put("unpause", xenctl::unpause(d));
+    }
+    put("monitor", xenctl::monitor_capabilities(d).map(drop));
+    match Channels::open(d, 1) {
+        Ok(mut c) => {
+            put("enable+map", Ok(()));
+            let mut ports = vec![0u32; c.ch.nr_vcpus as usize];
+            put("get_ports", xenctl::get_ports(d, &mut ports).map(drop));
+            put("disable", xenctl::disable_channels(d));
+            c.unmap();
+        }
+        Err(e) => {
+            put("enable+map", Err(e));
+            put("disable", xenctl::disable_channels(d));
+        }
+    }
+    put("evtchn", xenctl::alloc_unbound_in(d, DOMID_SELF).map(drop));
+    out.trim_end().into()
 }

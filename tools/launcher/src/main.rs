@@ -7,26 +7,34 @@
 //!            [--log all|violations|none] [--mode block|poll]
 //!            [--ring-frames R] [--seconds N] [--seclabel <label>] [--tsc-native]
 //!            [--config-out <path>] [--foreground] [--dry-run]
+//! vmi-launch --pair <stub name|domid> --target <name|domid>
 //! ```
 //!
 //! It resolves the target to its domid (`xl domid`), writes the stub's xl
 //! config (PVH, FLASK label `system_u:system_r:vmi_stub_t` unless told
-//! otherwise, the policy file as the PVH module) and runs `xl create`.
-//! After that dom0 has nothing to do with the events: the stub attaches by
-//! itself.
+//! otherwise, the policy file as the PVH module), creates the stub paused
+//! (`xl create -p`), pairs it with the target (`XEN_DOMCTL_set_target`: the
+//! FLASK policy grants the stub its rights over its paired target only) and
+//! unpauses it. After that dom0 has nothing to do with the events: the
+//! stub attaches by itself. `--pair` does the pairing and unpausing alone,
+//! for a domain created paused some other way (the attack tests).
 //!
 //! Every key of the stub's command line ([`vmevent::stub_cmdline::KEYS`])
 //! has an option here (a test checks it).
 
 use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 
 use vmevent::stub_cmdline as key;
 
+mod pair;
+
 const USAGE: &str = "usage: vmi-launch --target <name|domid> --kernel <stubdom> (--policy <file> | --rules '<rules>') \
 [--name N] [--vcpus N] [--memory MiB] [--log all|violations|none] [--mode block|poll] [--ring-frames R] \
-[--seconds N] [--seclabel L] [--tsc-native] [--config-out PATH] [--foreground] [--dry-run]";
+[--seconds N] [--seclabel L] [--tsc-native] [--config-out PATH] [--foreground] [--dry-run]
+       vmi-launch --pair <stub> --target <name|domid>";
 
 pub const DEFAULT_SECLABEL: &str = "system_u:system_r:vmi_stub_t";
 
@@ -49,6 +57,8 @@ struct Launch {
     config_out: Option<PathBuf>,
     foreground: bool,
     dry_run: bool,
+    /// `--pair`: only pair this existing (paused) domain and unpause it.
+    pair: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Launch, String> {
@@ -69,6 +79,7 @@ fn parse(args: &[String]) -> Result<Launch, String> {
         config_out: None,
         foreground: false,
         dry_run: false,
+        pair: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -98,12 +109,16 @@ fn parse(args: &[String]) -> Result<Launch, String> {
             "--config-out" => l.config_out = Some(val("a path")?.into()),
             "--foreground" => l.foreground = true,
             "--dry-run" => l.dry_run = true,
+            "--pair" => l.pair = Some(val("the stub domain")?),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }
     }
     if l.target.is_empty() {
         return Err(format!("--target is required\n{USAGE}"));
+    }
+    if l.pair.is_some() {
+        return Ok(l);
     }
     if l.kernel.as_os_str().is_empty() {
         return Err(format!("--kernel is required\n{USAGE}"));
@@ -156,11 +171,56 @@ fn resolve(target: &str) -> Result<u32, String> {
     Err(format!("no domain named or numbered '{target}'"))
 }
 
-fn config(l: &Launch, domid: u32) -> String {
-    let name = l
-        .name
+/// Passes xl's output on, line by line, and says when xl reports the
+/// domain built.
+fn forward(
+    from: impl std::io::Read + Send + 'static,
+    to_stderr: bool,
+    built: std::sync::mpsc::Sender<()>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if line.contains("Waiting for domain") {
+                let _ = built.send(());
+            }
+            if to_stderr {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            } else {
+                println!("{line}");
+            }
+        }
+    })
+}
+
+fn stub_name(l: &Launch) -> String {
+    l.name
         .clone()
-        .unwrap_or_else(|| format!("vmi-stub-{}", l.target));
+        .unwrap_or_else(|| format!("vmi-stub-{}", l.target))
+}
+
+/// Pairs the (paused) stub with the target and lets it run; a stub that
+/// cannot be paired is destroyed, never left running unpaired.
+fn pair_and_unpause(stub: &str, target: u32) -> Result<u32, String> {
+    let id = resolve(stub)?;
+    if let Err(e) = pair::set_target(id, target) {
+        let _ = Command::new("xl")
+            .args(["destroy", &id.to_string()])
+            .status();
+        return Err(e);
+    }
+    let st = Command::new("xl")
+        .args(["unpause", &id.to_string()])
+        .status()
+        .map_err(|e| format!("cannot run xl: {e}"))?;
+    if !st.success() {
+        return Err(format!("xl unpause {id} failed ({st})"));
+    }
+    println!("vmi-launch: stub {stub} is domain {id}, paired with domain {target}");
+    Ok(id)
+}
+
+fn config(l: &Launch, domid: u32) -> String {
+    let name = stub_name(l);
     let mut extra = format!(
         "{}={domid} {}={} {}={} {}={}",
         key::TARGET,
@@ -208,6 +268,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let run = || -> Result<(), String> {
         let l = parse(&args)?;
+        if let Some(stub) = &l.pair {
+            return pair_and_unpause(stub, resolve(&l.target)?).map(drop);
+        }
         if !l.kernel.exists() {
             return Err(format!("no stub kernel at {}", l.kernel.display()));
         }
@@ -232,17 +295,57 @@ fn main() -> ExitCode {
             print!("{cfg}");
             return Ok(());
         }
+        // Created paused, paired, then unpaused: the stub never runs
+        // unpaired. In the foreground xl stays until the stub is gone.
         let mut xl = Command::new("xl");
-        xl.arg("create");
+        xl.args(["create", "-p"]);
         if l.foreground {
             xl.arg("-F");
         }
-        let st = xl
-            .arg(&path)
-            .status()
+        xl.arg(&path);
+        let name = stub_name(&l);
+        if !l.foreground {
+            let st = xl.status().map_err(|e| format!("cannot run xl: {e}"))?;
+            if !st.success() {
+                return Err(format!("xl create {} failed ({st})", path.display()));
+            }
+            return pair_and_unpause(&name, domid).map(drop);
+        }
+        // xl -F says "Waiting for domain ..." once the domain is complete
+        // (built and paused); only then may it be paired and unpaused. Its
+        // output is passed on as it comes.
+        let mut child = xl
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .map_err(|e| format!("cannot run xl: {e}"))?;
+        let (built_tx, built) = std::sync::mpsc::channel();
+        let out = child
+            .stdout
+            .take()
+            .map(|o| forward(o, false, built_tx.clone()));
+        let err = child.stderr.take().map(|e| forward(e, true, built_tx));
+        if built
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .is_err()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "xl create {}: the domain was not built",
+                path.display()
+            ));
+        }
+        if let Err(e) = pair_and_unpause(&name, domid) {
+            let _ = child.wait();
+            return Err(e);
+        }
+        let st = child.wait().map_err(|e| e.to_string())?;
+        for t in [out, err].into_iter().flatten() {
+            let _ = t.join();
+        }
         if !st.success() {
-            return Err(format!("xl create {} failed ({st})", path.display()));
+            return Err(format!("xl create {} ended with {st}", path.display()));
         }
         Ok(())
     };

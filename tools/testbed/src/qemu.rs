@@ -91,8 +91,17 @@ pub fn boot(
         .spawn()
         .with_context(|| format!("starting {}", art.qemu.binary.display()))?;
     let mut timed_out = false;
+    let mut polls = 0u64;
     loop {
         if child.try_wait()?.is_some() {
+            break;
+        }
+        polls += 1;
+        // A Xen that panicked (booted with `noreboot`) waits for ever: stop
+        // there rather than at the scenario's timeout.
+        if polls.is_multiple_of(10) && xen_halted(&xen_log) {
+            let _ = child.kill();
+            let _ = child.wait();
             break;
         }
         if start.elapsed() > timeout {
@@ -113,4 +122,20 @@ pub fn boot(
         elapsed,
         log_dir,
     })
+}
+
+/// Whether the end of Xen's console says it stopped after a panic.
+fn xen_halted(xen_log: &std::path::Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = fs::File::open(xen_log) else {
+        return false;
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let mut tail = Vec::new();
+    if f.seek(SeekFrom::Start(len.saturating_sub(4096))).is_err()
+        || f.read_to_end(&mut tail).is_err()
+    {
+        return false;
+    }
+    String::from_utf8_lossy(&tail).contains("Manual reset required")
 }
