@@ -11,15 +11,14 @@
 //!   the emulator (a monitored `wrmsr` followed by a `rep movsb` of 1 KiB,
 //!   see [`probe`]) and reports the bytes that arrived; every vCPU then
 //!   idles until I ms after boot and exits to Xen in a loop (CPUID) until S
-//!   seconds after boot, then powers off. (The idle time is for dom0 to
-//!   build the attacker: a guest busy exiting to Xen while dom0 builds a
-//!   domain is what still breaks the bed now and then, docs/bed.md.)
+//!   seconds after boot, then powers off.
 //! - `role=attacker attack=NAME target=DOMID rounds=N delay_ms=D` (waits D
 //!   ms before the attack), NAME one of
 //!   `emul-read` (finding 3), `enable-fail` (2), `pin` (5 and 7: pages kept
 //!   past DISABLE, scrubbing), `gfns` (4), `flask` (6: every operation a
 //!   stub uses, on its paired target and on each of `others=D1,D2,..`, one
-//!   `attack flask: domain D (...): op=result ...` line each).
+//!   `attack flask: domain D (...): op=result ...` line each), `fuzz`
+//!   (randomized hostile rounds: garbage answers, states, storms, cycles).
 //! - a victim given `hit=DOMID` runs the same operations on that domain
 //!   (`victim: flask: domain D: ...`) before its busy loop.
 #![no_std]
@@ -88,7 +87,7 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
             let attack = c.choice(
                 "attack",
                 "emul-read",
-                &["emul-read", "enable-fail", "pin", "gfns", "flask"],
+                &["emul-read", "enable-fail", "pin", "gfns", "flask", "fuzz"],
             )?;
             let t = c.number("target", 0, 1, 0x7fef)? as u16;
             let rounds = c.number("rounds", 10, 1, 1_000_000)?;
@@ -99,6 +98,7 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
                 "emul-read" => emul_read(t, rounds),
                 "enable-fail" => enable_fail(t, rounds),
                 "pin" => pin(t, rounds),
+                "fuzz" => fuzz(t, rounds),
                 "flask" => {
                     flask(t, c.get("others").unwrap_or(""));
                     Ok(())
@@ -130,8 +130,12 @@ fn victim(probes: u64, idle_ms: u64, seconds: u64) {
         let mut n = 0u64;
         while time::now_ns() < until {
             // CPUID always exits to Xen, which runs hvm_do_resume() (and
-            // reads v->arch.vm_event) on the way back.
+            // reads v->arch.vm_event) on the way back; so does a write to
+            // MC0_CTL (ignored by Xen's vMCE), every 8th time.
             core::hint::black_box(core::arch::x86_64::__cpuid(0));
+            if n % 8 == 7 {
+                write_mc0_ctl();
+            }
             n += 1;
         }
         EXITS.fetch_add(n, Ordering::Relaxed);
@@ -193,6 +197,13 @@ fn run_probes(probes: u64) {
     );
     if let Some(s) = sample {
         println!("victim: foreign bytes, first 32 at the first one: {s:02x?}");
+    }
+}
+
+fn write_mc0_ctl() {
+    // SAFETY: Xen's vMCE ignores writes to MC0_CTL.
+    unsafe {
+        asm!("wrmsr", in("ecx") PROBE_MSR, in("eax") 0u32, in("edx") 0u32, options(nostack, nomem));
     }
 }
 
@@ -502,4 +513,161 @@ fn try_ops(d: u16) -> alloc::string::String {
     }
     put("evtchn", xenctl::alloc_unbound_in(d, DOMID_SELF).map(drop));
     out.trim_end().into()
+}
+
+/// xorshift64*: the fuzzer's randomness (seeded from the TSC, printed).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The fuzzer's monitors: CPUID and writes to MC0_CTL (what the victim does).
+fn fuzz_monitors(t: u16, on: bool) -> Result<(), XenError> {
+    use vmevent::abi::domctl::XEN_DOMCTL_MONITOR_EVENT_CPUID;
+    let cpuid = XenDomctlMonitorOp::simple(XEN_DOMCTL_MONITOR_EVENT_CPUID, true);
+    let msr = XenDomctlMonitorOp::mov_to_msr(PROBE_MSR, true);
+    // A monitor Xen still has on from before answers EEXIST: fine here.
+    let on_ok = |r: Result<(), XenError>| match r {
+        Err(e) if e.name() == "EEXIST" => Ok(()),
+        r => r,
+    };
+    if on {
+        on_ok(xenctl::monitor(t, cpuid))?;
+        on_ok(xenctl::monitor(t, msr))
+    } else {
+        let _ = xenctl::monitor_off(t, cpuid);
+        xenctl::monitor_off(t, msr)
+    }
+}
+
+/// Randomized hostile rounds against a running victim: answers with random
+/// flags (EMULATE and its read and instruction data, SET_REGISTERS, DENY,
+/// singlestep, altp2m, vmtrace, fork resets), random reasons, vCPU ids,
+/// versions and data; random slot states (also on slots with nothing
+/// pending); RESUME storms; a hostile async ring `cons`; DISABLE and
+/// ENABLE again. The victim's registers are only ever set to its own (an
+/// honest stub may rewrite them; this one is out to hurt Xen, not it).
+fn fuzz(t: u16, rounds: u64) -> Result<(), XenError> {
+    let seed = boot::time::now_ns() | 1;
+    let mut rng = Rng(seed);
+    println!("attack fuzz: seed {seed:#x}");
+    let open = |t: u16| -> Result<Channels, XenError> {
+        xenctl::pause(t)?;
+        let c = Channels::open(t, 2);
+        let c = c.and_then(|c| fuzz_monitors(t, true).map(|()| c));
+        xenctl::unpause(t)?;
+        c
+    };
+    let mut c = open(t)?;
+    let (mut answered, mut states, mut storms, mut rings, mut cycles) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let deadline = time::now_ns() + 240_000_000_000;
+    let mut round = 0u64;
+    while round < rounds && time::now_ns() < deadline {
+        let slots = c.slots(2);
+        let n = c.ch.nr_vcpus;
+        match rng.below(100) {
+            0..=69 => {
+                let Some(i) = (0..n).find(|&i| {
+                    slots
+                        .slot(i)
+                        .expect("in range")
+                        .load_state(Ordering::Acquire)
+                        == VM_EVENT_SLOT_SUBMIT
+                }) else {
+                    core::hint::spin_loop();
+                    continue;
+                };
+                let slot = slots.slot(i).expect("in range");
+                let req = slot.read_event();
+                let mut rsp = req;
+                let mut raw = [0u8; 400];
+                for b in raw.iter_mut() {
+                    *b = rng.next() as u8;
+                }
+                let junk = vmevent::abi::VmEventSt::from_bytes(&raw);
+                rsp.data = junk.data;
+                rsp.u = junk.u;
+                rsp.version = if rng.below(10) == 0 {
+                    rng.next() as u32
+                } else {
+                    VM_EVENT_INTERFACE_VERSION
+                };
+                rsp.flags = (rng.next() as u32) & 0xffff;
+                rsp.reason = rng.below(24) as u32;
+                rsp.vcpu_id = if rng.below(4) == 0 {
+                    rng.next() as u32
+                } else {
+                    i
+                };
+                rsp.altp2m_idx = rng.next() as u16;
+                if rsp.flags & VmEventFlags::SET_REGISTERS.bits() != 0 {
+                    *rsp.regs_x86_mut() = *req.regs_x86();
+                }
+                if rsp.flags & VmEventFlags::SET_EMUL_READ_DATA.bits() != 0 {
+                    rsp.set_emul_read_size(rng.next() as u32);
+                }
+                slot.write_event(&rsp);
+                let state = if rng.below(10) == 0 {
+                    rng.next() as u32
+                } else {
+                    VM_EVENT_SLOT_FINISH
+                };
+                slot.store_state(state, Ordering::Release);
+                if state != VM_EVENT_SLOT_FINISH {
+                    states += 1;
+                    // Leave the vCPU its answer after all, or it waits
+                    // until the end.
+                    slot.store_state(VM_EVENT_SLOT_FINISH, Ordering::Release);
+                }
+                xenctl::resume(t)?;
+                answered += 1;
+            }
+            70..=84 => {
+                let i = rng.below(u64::from(n)) as u32;
+                let slot = slots.slot(i).expect("in range");
+                if slot.load_state(Ordering::Acquire) != VM_EVENT_SLOT_SUBMIT {
+                    slot.store_state(rng.below(5) as u32, Ordering::Release);
+                    states += 1;
+                }
+                xenctl::resume(t)?;
+            }
+            85..=93 => {
+                for _ in 0..20 {
+                    xenctl::resume(t)?;
+                }
+                storms += 1;
+            }
+            94..=98 => {
+                // SAFETY: the ring header is in our mapping.
+                let ring = unsafe { AsyncRingPtr::new(c.va(), 2) };
+                ring.cons().store(rng.next() as u32, Ordering::Release);
+                rings += 1;
+            }
+            _ => {
+                fuzz_monitors(t, false)?;
+                xenctl::disable_channels(t)?;
+                c.unmap();
+                c = open(t)?;
+                cycles += 1;
+            }
+        }
+        round += 1;
+    }
+    println!(
+        "attack fuzz: {round} round(s): {answered} garbage answers, {states} garbage states, {storms} resume storms, {rings} hostile ring cons, {cycles} disable/enable cycles"
+    );
+    fuzz_monitors(t, false)?;
+    xenctl::disable_channels(t)?;
+    c.unmap();
+    Ok(())
 }
