@@ -18,7 +18,7 @@ const GFN_ROUNDS: u64 = 6000;
 /// Ranges Xen records for a domain's foreign mappings at most
 /// (FOREIGN_GFN_RANGES_MAX, xen/patches/0009).
 const GFN_RANGES_MAX: u64 = 4096;
-const ENABLE_ROUNDS: u64 = 2000;
+const ENABLE_ROUNDS: u64 = 300;
 const FUZZ_ROUNDS: u64 = 2000;
 /// `DOMID_SELF`: a stub naming itself as the target.
 const DOMID_SELF: u32 = 0x7ff0;
@@ -183,7 +183,7 @@ fn run() -> &'static Run {
                 sc,
                 "fuzz",
                 &k,
-                "seconds=90",
+                "busy=1 seconds=90",
                 2,
                 &format!("attack=fuzz rounds={FUZZ_ROUNDS} delay_ms=3000"),
             )
@@ -202,8 +202,8 @@ fn run() -> &'static Run {
             sc,
             "fill",
             &k,
-            "seconds=60",
-            4,
+            "busy=1 seconds=60",
+            2,
             &format!("attack=enable-fail rounds={ENABLE_ROUNDS} delay_ms=3000"),
         )
         .start_paused("v-fill")
@@ -282,7 +282,7 @@ fn emulator_read_data_never_leaks_xen_memory() {
 
 /// Finding 2: with the victim's event channel table full, every
 /// ENABLE_CHANNELS fails after it allocated the per-vCPU state, which the
-/// failure path frees; 4 victim vCPUs exit to Xen all the while. Xen must
+/// failure path frees; 2 victim vCPUs exit to Xen all the while. Xen must
 /// stay up and the victim finish.
 #[test]
 fn failed_enables_never_free_state_under_a_running_target() {
