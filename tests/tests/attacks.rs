@@ -69,8 +69,8 @@ fn run() -> &'static Run {
     RUN.get_or_init(|| {
         let k = nested::kernel("attack");
         let launcher = nested::dom0_tool("vmi-launch");
-        // ATTACKS=emul,pin,... runs only those (to show the unfixed Xen:
-        // unfixed, `fill` crashes it and takes the other consoles along).
+        // ATTACKS=emul,pin,... runs only those (e.g. to show the unfixed
+        // Xen). `fill` has a boot of its own (fill_run).
         let only = std::env::var("ATTACKS").ok();
         let want = |n: &str| only.as_ref().is_none_or(|o| o.split(',').any(|x| x == n));
         let mut sc = Scenario::new("attacks")
@@ -195,10 +195,23 @@ fn run() -> &'static Run {
             .wait_shutdown("a-fuzz", 300)
             .wait_shutdown("v-fuzz", 120);
         }
-        // Finding 2: ENABLE_CHANNELS failing while the target runs (last:
-        // unfixed, it crashes Xen).
-        if want("fill") {
-        sc = pair(
+        sc.step("free after", free_mb()).run()
+    })
+}
+
+/// Finding 2 has a boot of its own: it pauses a busy victim hundreds of
+/// times (every failed ENABLE does, patch 0007), which is what still breaks
+/// the bed now and then (docs/bed.md), and a break must not take the other
+/// attacks' runs with it. Unfixed, it crashes Xen.
+fn fill_run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let k = nested::kernel("attack");
+        let launcher = nested::dom0_tool("vmi-launch");
+        let sc = Scenario::new("attacks-fill")
+            .file("/scenario/vmi-launch", &launcher)
+            .step("free before", free_mb());
+        pair(
             sc,
             "fill",
             &k,
@@ -212,9 +225,9 @@ fn run() -> &'static Run {
         .step("pair a-fill", &pair_with_victim("fill"))
         .step("unpause v-fill", "xl unpause v-fill")
         .wait_shutdown("a-fill", 240)
-        .wait_shutdown("v-fill", 120);
-        }
-        sc.step("free after", free_mb()).run()
+        .wait_shutdown("v-fill", 120)
+        .step("free after", free_mb())
+        .run()
     })
 }
 
@@ -286,7 +299,8 @@ fn emulator_read_data_never_leaks_xen_memory() {
 /// stay up and the victim finish.
 #[test]
 fn failed_enables_never_free_state_under_a_running_target() {
-    let run = run();
+    let run = fill_run();
+    run.assert_ok();
     let a = run.console("a-fill");
     let full = line(run, "a-fill", a, "attack enable-fail: victim's table full");
     eprintln!("{full}");
@@ -371,9 +385,7 @@ fn foreign_mapping_records_are_bounded() {
 #[test]
 fn the_host_is_unharmed() {
     let run = run();
-    for v in [
-        "v-emul", "v-fill", "v-pin", "v-gfns", "v-f1", "v-f2", "v-fuzz",
-    ] {
+    for v in ["v-emul", "v-pin", "v-gfns", "v-f1", "v-f2", "v-fuzz"] {
         run.expect_in(v, run.console(v), "victim: done");
         assert_eq!(run.shutdown_reason(v), Some(0), "{v}");
     }
