@@ -248,6 +248,7 @@ fn serve_channels(
     );
     let counts: Vec<Counts> = (0..n).map(|_| Counts::default()).collect();
     let async_events = AtomicU64::new(0);
+    let seen_dropped = std::sync::atomic::AtomicU32::new(0);
     let result = std::thread::scope(|s| -> Result<(), String> {
         let mut workers = Vec::new();
         for (vcpu, &port) in ports.iter().enumerate() {
@@ -285,7 +286,7 @@ fn serve_channels(
                 Ok(())
             }));
         }
-        let (ring, async_events) = (&ring, &async_events);
+        let (ring, async_events, seen_dropped) = (&ring, &async_events, &seen_dropped);
         workers.push(s.spawn(move || -> Result<(), String> {
             let ev = xen::Evtchn::open().map_err(|e| e.to_string())?;
             let local = ev
@@ -295,6 +296,9 @@ fn serve_channels(
             let stall_until = Instant::now() + Duration::from_secs(o.async_stall);
             while running(deadline) {
                 let _ = ev.wait(100);
+                // Xen scrubs the pages when the channels close (and the
+                // target may die first): keep the drop count as it goes.
+                seen_dropped.fetch_max(ring.dropped().load(Ordering::Relaxed), Ordering::Relaxed);
                 if Instant::now() < stall_until {
                     continue;
                 }
@@ -316,8 +320,12 @@ fn serve_channels(
         Ok(())
     });
     let _ = enable_monitors(xc, o, false);
-    // Read what we report from the pages before they are unmapped.
-    let dropped = ring.dropped().load(Ordering::Relaxed);
+    // Read what we report from the pages before they are unmapped (and
+    // what the async thread saw, in case Xen has scrubbed them already).
+    let dropped = ring
+        .dropped()
+        .load(Ordering::Relaxed)
+        .max(seen_dropped.load(Ordering::Relaxed));
     drop(res);
     let disabled = match dc.issue(&XenDomctl::vm_event_op(domid, XEN_VM_EVENT_DISABLE)) {
         // The target is gone: Xen tore the channels down with it.
