@@ -113,7 +113,9 @@ fn run() -> &'static Run {
         }
         // Refused starts: each one line, a clean stop, the target unharmed.
         sc = sc
-            .guest(target("victim", &guest, 1).cmdline("kinds=cpuid count=5 delay_ms=15000"))
+            // It must outlive six launches (each one created paused, paired
+            // and unpaused by vmi-launch).
+            .guest(target("victim", &guest, 1).cmdline("kinds=cpuid count=5 delay_ms=40000"))
             .start("victim")
             .wait_for("victim", "WORKLOAD-WAIT", 60)
             // The launcher refuses a target it cannot resolve...
