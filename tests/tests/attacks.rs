@@ -18,7 +18,7 @@ const GFN_ROUNDS: u64 = 6000;
 /// Ranges Xen records for a domain's foreign mappings at most
 /// (FOREIGN_GFN_RANGES_MAX, xen/patches/0009).
 const GFN_RANGES_MAX: u64 = 4096;
-const ENABLE_ROUNDS: u64 = 300;
+const ENABLE_ROUNDS: u64 = 60;
 const FUZZ_ROUNDS: u64 = 2000;
 /// `DOMID_SELF`: a stub naming itself as the target.
 const DOMID_SELF: u32 = 0x7ff0;
