@@ -177,25 +177,37 @@ fn run() -> &'static Run {
             .wait_shutdown("v-f1", 120)
             .wait_shutdown("v-f2", 120);
         }
-        // Randomized hostile rounds.
-        if want("fuzz") {
-            sc = pair(
-                sc,
-                "fuzz",
-                &k,
-                "busy=1 seconds=90",
-                2,
-                &format!("attack=fuzz rounds={FUZZ_ROUNDS} delay_ms=3000"),
-            )
-            .start_paused("v-fuzz")
-            .step("point a-fuzz", &point_at_victim("fuzz"))
-            .start_paused("a-fuzz")
-            .step("pair a-fuzz", &pair_with_victim("fuzz"))
-        .step("unpause v-fuzz", "xl unpause v-fuzz")
-            .wait_shutdown("a-fuzz", 300)
-            .wait_shutdown("v-fuzz", 120);
-        }
         sc.step("free after", free_mb()).run()
+    })
+}
+
+/// The randomized rounds have a boot of their own: their victim is busy,
+/// and a busy guest paused by someone else is what still breaks the bed
+/// (docs/bed.md). The channels open while the victim is still paused, and
+/// close only once it has run to its end.
+fn fuzz_run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let k = nested::kernel("attack");
+        let launcher = nested::dom0_tool("vmi-launch");
+        let sc = Scenario::new("attacks-fuzz").file("/scenario/vmi-launch", &launcher);
+        pair(
+            sc,
+            "fuzz",
+            &k,
+            "busy=1 seconds=90",
+            2,
+            &format!("attack=fuzz rounds={FUZZ_ROUNDS}"),
+        )
+        .start_paused("v-fuzz")
+        .step("point a-fuzz", &point_at_victim("fuzz"))
+        .start_paused("a-fuzz")
+        .step("pair a-fuzz", &pair_with_victim("fuzz"))
+        .wait_for("a-fuzz", "attack fuzz: armed", 60)
+        .step("unpause v-fuzz", "xl unpause v-fuzz")
+        .wait_shutdown("a-fuzz", 300)
+        .wait_shutdown("v-fuzz", 120)
+        .run()
     })
 }
 
@@ -385,7 +397,7 @@ fn foreign_mapping_records_are_bounded() {
 #[test]
 fn the_host_is_unharmed() {
     let run = run();
-    for v in ["v-emul", "v-pin", "v-gfns", "v-f1", "v-f2", "v-fuzz"] {
+    for v in ["v-emul", "v-pin", "v-gfns", "v-f1", "v-f2"] {
         run.expect_in(v, run.console(v), "victim: done");
         assert_eq!(run.shutdown_reason(v), Some(0), "{v}");
     }
@@ -463,10 +475,12 @@ fn flask_pairs_each_stub_with_its_target_only() {
 /// Randomized hostile rounds against a running 2-vCPU victim (CPUID and
 /// MSR writes monitored): garbage answers (every flag, reason, version,
 /// vCPU id, read size), garbage slot states, RESUME storms, a hostile ring
-/// `cons`, DISABLE/ENABLE cycles. Xen stays up and the victim finishes.
+/// `cons` (DISABLE/ENABLE cycles are off: they pause the busy victim, see
+/// fuzz_run). Xen stays up and the victim finishes.
 #[test]
 fn randomized_hostile_rounds_leave_xen_and_the_target_unharmed() {
-    let run = run();
+    let run = fuzz_run();
+    run.assert_ok();
     let a = run.console("a-fuzz");
     let r = line(
         run,

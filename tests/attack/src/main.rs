@@ -50,7 +50,7 @@ boot::entry!(main);
 
 const KNOWN: &[&str] = &[
     "role", "probes", "seconds", "idle_ms", "busy", "attack", "target", "rounds", "delay_ms",
-    "others", "hit",
+    "others", "hit", "cycles",
 ];
 
 /// `MSR_IA32_MC0_CTL`: Xen's vMCE ignores what a guest writes there, and its
@@ -104,7 +104,7 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
                 "emul-read" => emul_read(t, rounds),
                 "enable-fail" => enable_fail(t, rounds),
                 "pin" => pin(t, rounds),
-                "fuzz" => fuzz(t, rounds),
+                "fuzz" => fuzz(t, rounds, c.number("cycles", 0, 0, 100)?),
                 "flask" => {
                     flask(t, c.get("others").unwrap_or(""));
                     Ok(())
@@ -563,10 +563,11 @@ fn fuzz_monitors(t: u16, on: bool) -> Result<(), XenError> {
 /// flags (EMULATE and its read and instruction data, SET_REGISTERS, DENY,
 /// singlestep, altp2m, vmtrace, fork resets), random reasons, vCPU ids,
 /// versions and data; random slot states (also on slots with nothing
-/// pending); RESUME storms; a hostile async ring `cons`; DISABLE and
-/// ENABLE again. The victim's registers are only ever set to its own (an
+/// pending); RESUME storms; a hostile async ring `cons`; with `cycles=N`,
+/// up to N rounds of DISABLE and ENABLE again (off by default: they pause
+/// the busy victim, which breaks the bed, docs/bed.md). The victim's registers are only ever set to its own (an
 /// honest stub may rewrite them; this one is out to hurt Xen, not it).
-fn fuzz(t: u16, rounds: u64) -> Result<(), XenError> {
+fn fuzz(t: u16, rounds: u64, max_cycles: u64) -> Result<(), XenError> {
     let seed = boot::time::now_ns() | 1;
     let mut rng = Rng(seed);
     println!("attack fuzz: seed {seed:#x}");
@@ -578,6 +579,7 @@ fn fuzz(t: u16, rounds: u64) -> Result<(), XenError> {
         c
     };
     let mut c = open(t)?;
+    println!("attack fuzz: armed");
     let (mut answered, mut states, mut storms, mut rings, mut cycles) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let deadline = time::now_ns() + 240_000_000_000;
@@ -668,7 +670,7 @@ fn fuzz(t: u16, rounds: u64) -> Result<(), XenError> {
                 ring.cons().store(rng.next() as u32, Ordering::Release);
                 rings += 1;
             }
-            _ if cycles < 2 => {
+            _ if cycles < max_cycles => {
                 fuzz_monitors(t, false)?;
                 xenctl::disable_channels(t)?;
                 c.unmap();
