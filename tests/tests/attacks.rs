@@ -478,6 +478,7 @@ fn flask_pairs_each_stub_with_its_target_only() {
 /// `cons` (DISABLE/ENABLE cycles are off: they pause the busy victim, see
 /// fuzz_run). Xen stays up and the victim finishes.
 #[test]
+#[ignore = "the bed's guest triple fault (issue 11, docs/bed.md) breaks this busy victim in nearly every boot (3 of 3 on 2026-12-01); run with --ignored"]
 fn randomized_hostile_rounds_leave_xen_and_the_target_unharmed() {
     let run = fuzz_run();
     run.assert_ok();
