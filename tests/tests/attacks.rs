@@ -23,11 +23,13 @@ const FUZZ_ROUNDS: u64 = 2000;
 /// `DOMID_SELF`: a stub naming itself as the target.
 const DOMID_SELF: u32 = 0x7ff0;
 
-/// Victim `v-NAME` and attacker `a-NAME`; the attacker's config learns the
-/// victim's domid when it is started. Victims are created paused and run
-/// only once their attacker is built and paired: a guest exiting to Xen in
-/// a loop while dom0 builds a domain is what still breaks the bed
-/// (docs/bed.md). The attacker waits (`delay_ms`) for its victim to run.
+/// Victim `v-NAME` and attacker `a-NAME`, both created paused; the
+/// attacker's config learns the victim's domid before it is started, and
+/// the launcher pairs it (XEN_DOMCTL_set_target, which is what gives a
+/// `vmi_stub_t` its rights over one target) and unpauses it. The victim
+/// runs only once the caller unpauses it: a guest exiting to Xen in a loop
+/// while dom0 builds a domain is what still breaks the bed (docs/bed.md).
+/// The attacker waits (`delay_ms`) for its victim to run.
 fn pair(
     sc: Scenario,
     name: &str,
@@ -48,16 +50,16 @@ fn pair(
             .seclabel(STUB)
             .cmdline(&format!("role=attacker target=@TARGET@ {attack}")),
     )
-}
-
-fn point_at_victim(name: &str) -> String {
-    format!("sed -i \"s/@TARGET@/$(xl domid v-{name})/\" /scenario/a-{name}.cfg")
-}
-
-/// The launcher's pairing (XEN_DOMCTL_set_target), which is what gives a
-/// `vmi_stub_t` its rights over one target; it unpauses the attacker.
-fn pair_with_victim(name: &str) -> String {
-    format!("chmod +x /scenario/vmi-launch; /scenario/vmi-launch --pair a-{name} --target v-{name}")
+    .start_paused(&v)
+    .step(
+        &format!("point {a}"),
+        &format!("sed -i \"s/@TARGET@/$(xl domid {v})/\" /scenario/{a}.cfg"),
+    )
+    .start_paused(&a)
+    .step(
+        &format!("pair {a}"),
+        &format!("chmod +x /scenario/vmi-launch; /scenario/vmi-launch --pair {a} --target {v}"),
+    )
 }
 
 fn free_mb() -> &'static str {
@@ -86,10 +88,6 @@ fn run() -> &'static Run {
             1,
             &format!("attack=emul-read rounds={PROBES}"),
         )
-        .start_paused("v-emul")
-        .step("point a-emul", &point_at_victim("emul"))
-        .start_paused("a-emul")
-        .step("pair a-emul", &pair_with_victim("emul"))
         .wait_for("a-emul", "attack emul-read: armed", 60)
         .step("unpause v-emul", "xl unpause v-emul")
         .wait_shutdown("a-emul", 120)
@@ -105,10 +103,6 @@ fn run() -> &'static Run {
             1,
             &format!("attack=pin rounds={PIN_ROUNDS} delay_ms=3000"),
         )
-        .start_paused("v-pin")
-        .step("point a-pin", &point_at_victim("pin"))
-        .start_paused("a-pin")
-        .step("pair a-pin", &pair_with_victim("pin"))
         .step("unpause v-pin", "xl unpause v-pin")
         .wait_shutdown("a-pin", 120)
         .wait_shutdown("v-pin", 120);
@@ -123,10 +117,6 @@ fn run() -> &'static Run {
             1,
             &format!("attack=gfns rounds={GFN_ROUNDS} delay_ms=3000"),
         )
-        .start_paused("v-gfns")
-        .step("point a-gfns", &point_at_victim("gfns"))
-        .start_paused("a-gfns")
-        .step("pair a-gfns", &pair_with_victim("gfns"))
         .step("unpause v-gfns", "xl unpause v-gfns")
         .wait_for("a-gfns", "attack gfns: start", 60)
         .step("free gfns start", free_mb())
@@ -200,10 +190,6 @@ fn fuzz_run() -> &'static Run {
             2,
             &format!("attack=fuzz rounds={FUZZ_ROUNDS} delay_ms=3000"),
         )
-        .start_paused("v-fuzz")
-        .step("point a-fuzz", &point_at_victim("fuzz"))
-        .start_paused("a-fuzz")
-        .step("pair a-fuzz", &pair_with_victim("fuzz"))
         .step("unpause v-fuzz", "xl unpause v-fuzz")
         .wait_shutdown("a-fuzz", 300)
         .wait_shutdown("v-fuzz", 120)
@@ -231,10 +217,6 @@ fn fill_run() -> &'static Run {
             2,
             &format!("attack=enable-fail rounds={ENABLE_ROUNDS} delay_ms=3000"),
         )
-        .start_paused("v-fill")
-        .step("point a-fill", &point_at_victim("fill"))
-        .start_paused("a-fill")
-        .step("pair a-fill", &pair_with_victim("fill"))
         .step("unpause v-fill", "xl unpause v-fill")
         .wait_shutdown("a-fill", 240)
         .wait_shutdown("v-fill", 120)
