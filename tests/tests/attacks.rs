@@ -159,7 +159,7 @@ fn run() -> &'static Run {
                 "[ \"$(xl domid v-f2)\" = \"$(cat /tmp/t2)\" ] || { echo v-f2 is $(xl domid v-f2), not $(cat /tmp/t2); exit 1; }",
             )
             .wait_for("v-f2", "victim: flask", 60)
-            .step("pair a-f", "/scenario/vmi-launch --pair a-f --target v-f1")
+            .step("pair a-f", "chmod +x /scenario/vmi-launch; /scenario/vmi-launch --pair a-f --target v-f1")
             .step("unpause v-f1", "xl unpause v-f1")
             .wait_shutdown("a-f", 120)
             .step("destroy a-g", "xl destroy a-g")
