@@ -219,7 +219,7 @@ pub struct XenconsInterface {
 pub enum ShutdownReason {
     /// Clean exit.
     Poweroff = 0,
-    /// Reboot (never used by us: xl's default `on_reboot` restarts).
+    /// Reboot (the test guest's `then=reboot`: xl's default `on_reboot` restarts it).
     Reboot = 1,
     /// Suspend.
     Suspend = 2,

@@ -179,9 +179,9 @@ impl Run {
         (!why.is_empty()).then(|| why.join(", "))
     }
 
-    /// What Xen's log says if Xen itself reported a bug or crashed. Unlike
-    /// the bed's own breaks this is never booted again: a scenario of ours
-    /// may be what crashed it.
+    /// What Xen's log says if Xen itself reported a bug or crashed: unlike
+    /// the bed's other breaks, a scenario of ours may be what crashed it
+    /// (the attack suite asserts there is none).
     pub fn xen_crash(&self) -> Option<&'static str> {
         [
             "Xen BUG at",

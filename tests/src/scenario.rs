@@ -17,6 +17,8 @@ pub struct Guest {
     memory_mb: u32,
     cmdline: Option<String>,
     seclabel: Option<String>,
+    /// xl builds the domain again when it reboots (`on_reboot="restart"`).
+    restart_on_reboot: bool,
     extra: Vec<String>,
 }
 
@@ -31,8 +33,15 @@ impl Guest {
             memory_mb: 32,
             cmdline: None,
             seclabel: None,
+            restart_on_reboot: false,
             extra: Vec::new(),
         }
+    }
+    /// A reboot restarts the domain (same UUID, new domid; `xl create -F`
+    /// keeps running across it) instead of ending it.
+    pub fn restart_on_reboot(mut self) -> Self {
+        self.restart_on_reboot = true;
+        self
     }
     pub fn vcpus(mut self, n: u32) -> Self {
         self.vcpus = n;
@@ -69,19 +78,25 @@ impl Guest {
         format!("/scenario/{}.ramdisk", self.name)
     }
 
-    /// The xl config. Every exit destroys the domain so `xl create -F` returns
-    /// and reports the shutdown reason; `tsc_mode="native"` because under
-    /// QEMU's emulated SVM, Xen cannot emulate RDTSCP.
+    /// The xl config. Every exit destroys the domain (a reboot too, unless
+    /// [`restart_on_reboot`](Self::restart_on_reboot)) so `xl create -F`
+    /// returns and reports the shutdown reason; `tsc_mode="native"` because
+    /// under QEMU's emulated SVM, Xen cannot emulate RDTSCP.
     pub fn xl_config(&self) -> String {
         let q = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         let mut c = format!(
             "name = \"{}\"\ntype = \"pvh\"\nkernel = \"{}\"\nmemory = {}\nvcpus = {}\n\
-             on_poweroff = \"destroy\"\non_reboot = \"destroy\"\non_crash = \"destroy\"\n\
+             on_poweroff = \"destroy\"\non_reboot = \"{}\"\non_crash = \"destroy\"\n\
              on_watchdog = \"destroy\"\ntsc_mode = \"native\"\n",
             q(&self.name),
             self.kernel_file(),
             self.memory_mb,
-            self.vcpus
+            self.vcpus,
+            if self.restart_on_reboot {
+                "restart"
+            } else {
+                "destroy"
+            }
         );
         if self.ramdisk.is_some() {
             c.push_str(&format!("ramdisk = \"{}\"\n", self.ramdisk_file()));
@@ -187,6 +202,11 @@ impl Scenario {
     /// A dom0 shell step (busybox sh) that must exit 0 within 60 s.
     pub fn step(self, label: &str, shell: &str) -> Self {
         self.push(label, Action::Shell(shell.into()), 60, true)
+    }
+
+    /// A dom0 shell step that must exit 0 within `timeout_s` seconds.
+    pub fn step_within(self, label: &str, shell: &str, timeout_s: u32) -> Self {
+        self.push(label, Action::Shell(shell.into()), timeout_s, true)
     }
 
     /// A dom0 shell step whose exit status the test checks itself.
@@ -331,39 +351,18 @@ impl Scenario {
     /// Panics only when the bed itself cannot be built or started; the
     /// outcome of the scenario is in the [`Run`].
     pub fn run(&self) -> Run {
-        // The bed still breaks on its own now and then (docs/bed.md: two
-        // defects found and fixed or avoided, a rarer guest triple fault
-        // still open). Until it is fixed, a broken boot is booted again, at
-        // most BED_BOOTS times in all, every break printed with its logs; a
-        // run that broke every time fails each test that looks at it
-        // (Run::bed_break). A Xen crash is never booted again: a scenario
-        // of ours may have caused it. `cargo xtask soak` counts breaks with
-        // no retry.
-        let mut breaks = Vec::new();
-        loop {
-            let run = self.run_once();
-            match run.bed_break() {
-                Some(why) if run.xen_crash().is_none() && breaks.len() + 1 < BED_BOOTS => {
-                    eprintln!(
-                        "bed: scenario {}: THE BED BROKE ({why}); booting it again ({} of {BED_BOOTS}); logs: {}",
-                        self.name,
-                        breaks.len() + 2,
-                        run.log_dir.display()
-                    );
-                    breaks.push(run.log_dir);
-                }
-                _ => {
-                    if !breaks.is_empty() {
-                        eprintln!(
-                            "bed: scenario {}: the bed broke {} time(s) before this run",
-                            self.name,
-                            breaks.len()
-                        );
-                    }
-                    return run;
-                }
-            }
+        // One boot, never retried: a break of the bed (docs/bed.md) fails
+        // every test that looks at the run (Run::bed_break), naming why
+        // and the log folder.
+        let run = self.run_once();
+        if let Some(why) = run.bed_break() {
+            eprintln!(
+                "bed: scenario {}: THE BED BROKE ({why}); logs: {}",
+                self.name,
+                run.log_dir.display()
+            );
         }
+        run
     }
 
     /// One boot, whatever happens in it (`cargo xtask soak` counts these).
@@ -381,9 +380,6 @@ impl Scenario {
         run
     }
 }
-
-/// How many boots a scenario gets when the bed itself breaks.
-const BED_BOOTS: usize = 3;
 
 /// Helpers every step can use (each step runs in its own `sh`).
 const SCRIPT_LIB: &str = r#"now() { cut -d' ' -f1 /proc/uptime; }

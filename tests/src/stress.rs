@@ -70,6 +70,37 @@ pub fn scenario(cycles: u32, stubs: bool) -> Scenario {
     sc.step("dom0 load stop", "kill $(cat /tmp/load.pid)")
 }
 
+/// The smallest reproducer of the last open break (docs/bed.md): a guest
+/// whose vCPUs exit to Xen in a tight loop (CPUID, MSR writes), paused and
+/// unpaused `rounds` times by dom0's `xl pause` — no stub, no vm_event, only
+/// Xen's scheduler taking busy vCPUs off their pCPUs and putting them back.
+pub fn pause_scenario(rounds: u32, vcpus: u32) -> Scenario {
+    let k = crate::kernel("attack");
+    // The victim stays busy until dom0 destroys it after the last round
+    // (a guest that triple-faulted is gone by then, and the verdict says so).
+    let seconds = 600;
+    Scenario::new("stress-pause")
+        .guest(
+            Guest::pvh("v", &k)
+                .vcpus(vcpus)
+                .seclabel(TARGET_LABEL)
+                .cmdline(&format!(
+                    "role=victim busy=1 idle_ms=2000 seconds={seconds}"
+                )),
+        )
+        .start("v")
+        .wait_for("v", "victim: up", 60)
+        .step_within(
+            "pause loop",
+            &format!(
+                "sleep 3; i=0; while [ $i -lt {rounds} ]; do xl pause v || exit 1; \
+                 xl unpause v || exit 1; i=$((i+1)); done; echo rounds=$i"
+            ),
+            60 + rounds,
+        )
+        .step("destroy v", "xl list v > /dev/null && xl destroy v")
+}
+
 /// Did the boot break, and how: a failed or missing step, dom0 processes
 /// that died of memory corruption, a guest triple fault.
 pub fn verdict(run: &Run) -> Result<(), String> {

@@ -27,9 +27,8 @@ const DOMID_SELF: u32 = 0x7ff0;
 /// attacker's config learns the victim's domid before it is started, and
 /// the launcher pairs it (XEN_DOMCTL_set_target, which is what gives a
 /// `vmi_stub_t` its rights over one target) and unpauses it. The victim
-/// runs only once the caller unpauses it: a guest exiting to Xen in a loop
-/// while dom0 builds a domain is what still breaks the bed (docs/bed.md).
-/// The attacker waits (`delay_ms`) for its victim to run.
+/// runs only once the caller unpauses it, so the attack meets a booted
+/// victim. The attacker waits (`delay_ms`) for its victim to run.
 fn pair(
     sc: Scenario,
     name: &str,
@@ -171,9 +170,9 @@ fn run() -> &'static Run {
     })
 }
 
-/// The randomized rounds have a boot of their own: their victim is busy,
-/// and a busy guest paused by someone else is what still breaks the bed
-/// (docs/bed.md). The channels close only once it has run to its end.
+/// The randomized rounds have a boot of their own (a busy victim, 2000
+/// rounds: the longest attack). The channels close only once it has run
+/// to its end.
 /// (They open once it runs: opened before its boot, the garbage answers
 /// to its boot code's CPUIDs killed it before it printed a line.)
 fn fuzz_run() -> &'static Run {
@@ -197,10 +196,10 @@ fn fuzz_run() -> &'static Run {
     })
 }
 
-/// Finding 2 has a boot of its own: it pauses a busy victim hundreds of
-/// times (every failed ENABLE does, patch 0007), which is what still breaks
-/// the bed now and then (docs/bed.md), and a break must not take the other
-/// attacks' runs with it. Unfixed, it crashes Xen.
+/// Finding 2 has a boot of its own: unfixed, it crashes Xen, and that must
+/// not take the other attacks' runs with it. Every failed ENABLE pauses
+/// the busy victim (patch 0007); pausing a busy guest used to break the bed
+/// itself (QEMU patch 0004, docs/bed.md).
 fn fill_run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
     RUN.get_or_init(|| {
@@ -460,7 +459,6 @@ fn flask_pairs_each_stub_with_its_target_only() {
 /// `cons` (DISABLE/ENABLE cycles are off: they pause the busy victim, see
 /// fuzz_run). Xen stays up and the victim finishes.
 #[test]
-#[ignore = "the bed's guest triple fault (issue 11, docs/bed.md) breaks this busy victim in nearly every boot (3 of 3 on 2026-12-01); run with --ignored"]
 fn randomized_hostile_rounds_leave_xen_and_the_target_unharmed() {
     let run = fuzz_run();
     run.assert_ok();

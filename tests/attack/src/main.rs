@@ -12,9 +12,8 @@
 //!   of 1 KiB, see [`probe`]) and reports the bytes that arrived; then,
 //!   with `busy=1`, every vCPU idles until I ms after boot and exits to Xen
 //!   in a loop (CPUID, MSR writes) until S seconds after boot; without, it
-//!   idles until then. Then it powers off. (Pausing a guest that is busy
-//!   exiting is what still breaks the bed, docs/bed.md: only the attacks
-//!   that need a busy victim ask for one.)
+//!   idles until then. Then it powers off. (Only the attacks that need a
+//!   busy victim ask for one.)
 //! - `role=attacker attack=NAME target=DOMID rounds=N delay_ms=D` (waits D
 //!   ms before the attack), NAME one of
 //!   `emul-read` (finding 3), `enable-fail` (2), `pin` (5 and 7: pages kept
@@ -564,8 +563,8 @@ fn fuzz_monitors(t: u16, on: bool) -> Result<(), XenError> {
 /// singlestep, altp2m, vmtrace, fork resets), random reasons, vCPU ids,
 /// versions and data; random slot states (also on slots with nothing
 /// pending); RESUME storms; a hostile async ring `cons`; with `cycles=N`,
-/// up to N rounds of DISABLE and ENABLE again (off by default: they pause
-/// the busy victim, which breaks the bed, docs/bed.md). The victim's registers are only ever set to its own (an
+/// up to N rounds of DISABLE and ENABLE again (each pauses the victim). The
+/// victim's registers are only ever set to its own (an
 /// honest stub may rewrite them; this one is out to hurt Xen, not it).
 fn fuzz(t: u16, rounds: u64, max_cycles: u64) -> Result<(), XenError> {
     let seed = boot::time::now_ns() | 1;
@@ -685,8 +684,7 @@ fn fuzz(t: u16, rounds: u64, max_cycles: u64) -> Result<(), XenError> {
         "attack fuzz: {round} round(s): {answered} garbage answers, {states} garbage states, {storms} resume storms, {rings} hostile ring cons, {cycles} disable/enable cycles"
     );
     // Monitors off, every waiting vCPU answered, then let the victim run
-    // to its end before closing: Xen's DISABLE pauses it, and pausing a
-    // guest busy exiting is what still breaks the bed (docs/bed.md).
+    // to its end before closing, so the victim's run is the whole attack.
     fuzz_monitors(t, false)?;
     let slots = c.slots(2);
     for i in 0..c.ch.nr_vcpus {

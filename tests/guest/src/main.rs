@@ -3,7 +3,9 @@
 //! CR and MSR writes, INT3, guest requests, memory writes, each a real
 //! trapping instruction timed with `rdtsc` — and prints one `WORKLOAD` line
 //! per vCPU and kind with what it saw (read-backs: did a write stick, did a
-//! breakpoint arrive, what CPUID answered), then a summary, then powers off.
+//! breakpoint arrive, what CPUID answered), then a summary, then powers off
+//! (or reboots, `then=reboot`, or waits for `xl reboot`/`xl shutdown`,
+//! `then=xl`).
 //! Run unmonitored, its figures are the ceiling monitored runs compare with.
 #![no_std]
 #![no_main]
@@ -20,7 +22,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use boot::{println, smp, BootInfo};
 use spin::Mutex;
-use workload::{Plan, SUMMARY_TAG};
+use workload::{Plan, Then, SUMMARY_TAG};
 
 boot::entry!(main);
 
@@ -100,4 +102,45 @@ fn main(info: &'static BootInfo<'static>) {
             "incomplete"
         }
     );
+    match plan.then {
+        Then::Poweroff => {}
+        Then::Reboot => reboot(),
+        Then::Xl => obey_xl(),
+    }
+}
+
+/// The end of this boot: the tests split the console here.
+fn reboot() -> ! {
+    println!("WORKLOAD-REBOOT");
+    boot::sched::shutdown(boot::xen::ShutdownReason::Reboot)
+}
+
+/// Waits for dom0's `xl reboot` / `xl shutdown` (the PV control protocol:
+/// the request is acknowledged, then carried out).
+fn obey_xl() {
+    let xs = match xenstore::Xenstore::connect() {
+        Ok(xs) => xs,
+        Err(e) => boot::config_error(format_args!("guest: then=xl: no xenstore: {e:?}")),
+    };
+    let _ = xs.advertise_poweroff();
+    if let Err(e) = xs.watch_shutdown() {
+        boot::config_error(format_args!(
+            "guest: then=xl: cannot watch control/shutdown: {e:?}"
+        ));
+    }
+    println!("WORKLOAD-WAIT-XL");
+    loop {
+        match xs.wait_event_or_timeout(1_000_000_000) {
+            Ok(Some(ev)) if ev.token == xenstore::SHUTDOWN_TOKEN => {}
+            _ => continue,
+        }
+        match xs.take_shutdown_request() {
+            Ok(Some(xenstore::ShutdownRequest::Reboot)) => reboot(),
+            Ok(Some(req)) => {
+                println!("WORKLOAD-XL {}", req.as_str());
+                return;
+            }
+            _ => {}
+        }
+    }
 }

@@ -15,6 +15,7 @@
 //! | `leaves` | CPUID leaves cycled through (hex with `0x` or decimal) | `0,1` |
 //! | `lstar` | the value written to `LSTAR` | `0xffff800000c0ffee` |
 //! | `delay_ms` | wait this long (all vCPUs up) before the workload, printing `WORKLOAD-WAIT` first, so a monitor can attach to a booted guest | `0` |
+//! | `then` | what the guest does after the summary: `poweroff`; `reboot` (a guest-initiated reboot, `SCHEDOP_shutdown(reboot)`: xl builds the domain again, same UUID, new domid); or `xl`: wait for dom0's request through the PV control protocol (`xl reboot`, `xl shutdown`) and do it | `poweroff` |
 //!
 //! Any other token is an error that names it.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
@@ -99,6 +100,19 @@ pub struct Plan {
     nr_leaves: usize,
     pub lstar: u64,
     pub delay_ms: u32,
+    /// What the guest does after the summary.
+    pub then: Then,
+}
+
+/// What the guest does after its summary (`then=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Then {
+    #[default]
+    Poweroff,
+    /// `SCHEDOP_shutdown(reboot)`.
+    Reboot,
+    /// Waits for `xl reboot` / `xl shutdown` (xenstore `control/shutdown`).
+    Xl,
 }
 
 impl Default for Plan {
@@ -113,6 +127,7 @@ impl Default for Plan {
             nr_leaves: 2,
             lstar: 0xffff_8000_00c0_ffee,
             delay_ms: 0,
+            then: Then::Poweroff,
         }
     }
 }
@@ -201,6 +216,14 @@ impl Plan {
                     p.delay_ms = parse_u64(value)
                         .filter(|n| *n <= 600_000)
                         .ok_or(bad("expected 0..=600000"))? as u32;
+                }
+                "then" => {
+                    p.then = match value {
+                        "poweroff" => Then::Poweroff,
+                        "reboot" => Then::Reboot,
+                        "xl" => Then::Xl,
+                        _ => return Err(bad("expected poweroff, reboot or xl")),
+                    };
                 }
                 "lstar" => {
                     p.lstar = parse_u64(value)
@@ -300,6 +323,11 @@ mod tests {
         assert_eq!(p.lstar, 0xffff_ffff_8100_0000);
         assert_eq!(Plan::parse("delay_ms=2500").unwrap().delay_ms, 2500);
         assert!(Plan::parse("delay_ms=600001").is_err());
+        assert_eq!(Plan::parse("then=reboot").unwrap().then, Then::Reboot);
+        assert_eq!(Plan::parse("then=xl").unwrap().then, Then::Xl);
+        assert_eq!(Plan::parse("then=poweroff").unwrap().then, Then::Poweroff);
+        assert_eq!(Plan::default().then, Then::Poweroff);
+        assert!(Plan::parse("then=halt").is_err());
         assert_eq!(Plan::parse("kinds=all").unwrap().kinds.iter().count(), 6);
     }
 

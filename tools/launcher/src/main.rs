@@ -6,7 +6,8 @@
 //!            [--name <stub name>] [--vcpus N] [--memory MiB]
 //!            [--log all|violations|none] [--mode block|poll]
 //!            [--ring-frames R] [--seconds N] [--seclabel <label>] [--tsc-native]
-//!            [--config-out <path>] [--foreground] [--dry-run]
+//!            [--config-out <path>] [--foreground | --follow [--follow-timeout S]]
+//!            [--dry-run]
 //! vmi-launch --pair <stub name|domid> --target <name|domid>
 //! ```
 //!
@@ -18,6 +19,9 @@
 //! unpauses it. After that dom0 has nothing to do with the events: the
 //! stub attaches by itself. `--pair` does the pairing and unpausing alone,
 //! for a domain created paused some other way (the attack tests).
+//! `--follow` stays and follows the target across reboots and restores
+//! (same UUID, new domid), holding each new domain paused until a new stub
+//! is attached to it ([`follow`]).
 //!
 //! Every key of the stub's command line ([`vmevent::stub_cmdline::KEYS`])
 //! has an option here (a test checks it).
@@ -29,11 +33,12 @@ use std::process::{Command, ExitCode, Stdio};
 
 use vmevent::stub_cmdline as key;
 
-mod pair;
+mod follow;
+mod xc;
 
 const USAGE: &str = "usage: vmi-launch --target <name|domid> --kernel <stubdom> (--policy <file> | --rules '<rules>') \
 [--name N] [--vcpus N] [--memory MiB] [--log all|violations|none] [--mode block|poll] [--ring-frames R] \
-[--seconds N] [--seclabel L] [--tsc-native] [--config-out PATH] [--foreground] [--dry-run]
+[--seconds N] [--seclabel L] [--tsc-native] [--config-out PATH] [--foreground | --follow [--follow-timeout S]] [--dry-run]
        vmi-launch --pair <stub> --target <name|domid>";
 
 pub const DEFAULT_SECLABEL: &str = "system_u:system_r:vmi_stub_t";
@@ -56,6 +61,11 @@ struct Launch {
     tsc_native: bool,
     config_out: Option<PathBuf>,
     foreground: bool,
+    /// `--follow`: follow the target across reboots and restores.
+    follow: bool,
+    /// How long `--follow` waits for each step (the new domain, its build,
+    /// the stub's attach).
+    follow_timeout: u64,
     dry_run: bool,
     /// `--pair`: only pair this existing (paused) domain and unpause it.
     pair: Option<String>,
@@ -78,6 +88,8 @@ fn parse(args: &[String]) -> Result<Launch, String> {
         tsc_native: false,
         config_out: None,
         foreground: false,
+        follow: false,
+        follow_timeout: 120,
         dry_run: false,
         pair: None,
     };
@@ -108,6 +120,8 @@ fn parse(args: &[String]) -> Result<Launch, String> {
             "--tsc-native" => l.tsc_native = true,
             "--config-out" => l.config_out = Some(val("a path")?.into()),
             "--foreground" => l.foreground = true,
+            "--follow" => l.follow = true,
+            "--follow-timeout" => l.follow_timeout = num(val("seconds")?, 1, 86_400)?,
             "--dry-run" => l.dry_run = true,
             "--pair" => l.pair = Some(val("the stub domain")?),
             "-h" | "--help" => return Err(USAGE.into()),
@@ -122,6 +136,12 @@ fn parse(args: &[String]) -> Result<Launch, String> {
     }
     if l.kernel.as_os_str().is_empty() {
         return Err(format!("--kernel is required\n{USAGE}"));
+    }
+    if l.follow && (l.foreground || l.dry_run) {
+        return Err(
+            "--follow stays in the foreground itself; it excludes --foreground and --dry-run"
+                .into(),
+        );
     }
     match (&l.policy, &l.rules) {
         (None, None) => {
@@ -202,7 +222,7 @@ fn stub_name(l: &Launch) -> String {
 /// cannot be paired is destroyed, never left running unpaired.
 fn pair_and_unpause(stub: &str, target: u32) -> Result<u32, String> {
     let id = resolve(stub)?;
-    if let Err(e) = pair::set_target(id, target) {
+    if let Err(e) = xc::Xc::open().and_then(|xc| xc.set_target(id, target)) {
         let _ = Command::new("xl")
             .args(["destroy", &id.to_string()])
             .status();
@@ -264,6 +284,36 @@ fn config(l: &Launch, domid: u32) -> String {
     c
 }
 
+/// Writes the stub's xl config for target `domid`; returns its path.
+fn write_config(l: &Launch, domid: u32) -> Result<PathBuf, String> {
+    let cfg = config(l, domid);
+    let path = l
+        .config_out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/vmi-stub-{}.cfg", l.target)));
+    std::fs::write(&path, &cfg).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    println!(
+        "vmi-launch: target {} is domain {domid}; config {}",
+        l.target,
+        path.display()
+    );
+    Ok(path)
+}
+
+/// `xl create -p` (xl's daemon keeps watching the stub), pairs the stub
+/// with `domid` and unpauses it; returns the stub's domid.
+fn create_and_pair(l: &Launch, domid: u32, path: &std::path::Path) -> Result<u32, String> {
+    let st = Command::new("xl")
+        .args(["create", "-p"])
+        .arg(path)
+        .status()
+        .map_err(|e| format!("cannot run xl: {e}"))?;
+    if !st.success() {
+        return Err(format!("xl create {} failed ({st})", path.display()));
+    }
+    pair_and_unpause(&stub_name(l), domid)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let run = || -> Result<(), String> {
@@ -280,37 +330,27 @@ fn main() -> ExitCode {
             }
         }
         let domid = resolve(&l.target)?;
-        let cfg = config(&l, domid);
-        let path = l
-            .config_out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("/tmp/vmi-stub-{}.cfg", l.target)));
-        std::fs::write(&path, &cfg).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        println!(
-            "vmi-launch: target {} is domain {domid}; config {}",
-            l.target,
-            path.display()
-        );
+        let path = write_config(&l, domid)?;
         if l.dry_run {
-            print!("{cfg}");
+            print!("{}", config(&l, domid));
+            return Ok(());
+        }
+        if !l.foreground {
+            let stub = create_and_pair(&l, domid, &path)?;
+            if l.follow {
+                let timeout = std::time::Duration::from_secs(l.follow_timeout);
+                return follow::run(domid, stub, timeout, |new| {
+                    let path = write_config(&l, new)?;
+                    create_and_pair(&l, new, &path)
+                });
+            }
             return Ok(());
         }
         // Created paused, paired, then unpaused: the stub never runs
         // unpaired. In the foreground xl stays until the stub is gone.
         let mut xl = Command::new("xl");
-        xl.args(["create", "-p"]);
-        if l.foreground {
-            xl.arg("-F");
-        }
-        xl.arg(&path);
+        xl.args(["create", "-p", "-F"]).arg(&path);
         let name = stub_name(&l);
-        if !l.foreground {
-            let st = xl.status().map_err(|e| format!("cannot run xl: {e}"))?;
-            if !st.success() {
-                return Err(format!("xl create {} failed ({st})", path.display()));
-            }
-            return pair_and_unpause(&name, domid).map(drop);
-        }
         // xl -F says "Waiting for domain ..." once the domain is complete
         // (built and paused); only then may it be paired and unpaused. Its
         // output is passed on as it comes.
@@ -451,5 +491,13 @@ mod tests {
             .contains("exclude each other"));
         assert!(e("--target t --kernel /k --policy /p --seconds -1")
             .contains("not a number in 0..=31536000"));
+        assert!(
+            e("--target t --kernel /k --policy /p --follow --foreground")
+                .contains("excludes --foreground")
+        );
+        assert!(e("--target t --kernel /k --policy /p --follow-timeout 0")
+            .contains("not a number in 1..=86400"));
+        let l = parse(&args("--target t --kernel /k --policy /p --follow")).unwrap();
+        assert!(l.follow && l.follow_timeout == 120);
     }
 }

@@ -32,7 +32,7 @@ Commands:
   bench     guest-seen cycles per CPUID, unmonitored vs xen-access vs our
             dom0 consumer (ring, slots) vs the stub domain, 1/2/4 vCPUs,
             in one boot (a benchmark: prints figures, asserts none)
-  soak [N [CYCLES]] [--no-stub]
+  soak [N [CYCLES]] [--no-stub | --pause]
             boot the bed's stress scenario (stub create/destroy cycles
             against 3..12-vCPU targets while dom0 starts processes) N times
             (default 20) and count the boots in which the bed broke; never

@@ -3,7 +3,9 @@
 //! broke (a dom0 process died of memory corruption, a guest triple-faulted,
 //! Xen reported a bug) or a step failed. Nothing is retried; every boot's
 //! log folder is printed. It measures; it asserts nothing. `--no-stub`
-//! runs the same targets unmonitored (no stub, no vm_event).
+//! runs the same targets unmonitored (no stub, no vm_event). `--pause` boots
+//! the smallest reproducer instead: a busy guest paused CYCLES times by `xl
+//! pause` (`nested::stress::pause_scenario`).
 
 use std::time::Instant;
 
@@ -12,7 +14,8 @@ use testbed::Layout;
 
 pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
     let stubs = !args.iter().any(|a| a == "--no-stub");
-    let args: Vec<&String> = args.iter().filter(|a| *a != "--no-stub").collect();
+    let pause = args.iter().any(|a| a == "--pause");
+    let args: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     let boots: u32 = match args.first() {
         Some(n) => n.parse().context("soak N: N must be a number of boots")?,
         None => 20,
@@ -21,12 +24,20 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
         Some(n) => n
             .parse()
             .context("soak N CYCLES: CYCLES must be a number")?,
+        None if pause => 300,
         None => 6,
     };
     let art = testbed::prepare(layout)?;
     println!(
-        "soak: {boots} boot(s) of the stress scenario ({cycles} cycles each, {}) on QEMU {} ({} patch(es)), Xen {}",
-        if stubs { "with stubs" } else { "no stub, targets unmonitored" },
+        "soak: {boots} boot(s) of the stress scenario ({cycles} {} each, {}) on QEMU {} ({} patch(es)), Xen {}",
+        if pause { "pause rounds" } else { "cycles" },
+        if pause {
+            "a busy 2-vCPU guest paused by xl, no stub"
+        } else if stubs {
+            "with stubs"
+        } else {
+            "no stub, targets unmonitored"
+        },
         art.qemu.version,
         art.qemu.patches.len(),
         art.xen.version
@@ -34,7 +45,12 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut broke = 0;
     for i in 1..=boots {
-        let run = nested::stress::scenario(cycles, stubs).run_once();
+        let sc = if pause {
+            nested::stress::pause_scenario(cycles, 2)
+        } else {
+            nested::stress::scenario(cycles, stubs)
+        };
+        let run = sc.run_once();
         let verdict = nested::stress::verdict(&run);
         if verdict.is_err() {
             broke += 1;

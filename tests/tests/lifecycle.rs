@@ -1,0 +1,233 @@
+//! The target cannot shed its monitor by rebooting (issue 12, finding 8).
+//!
+//! A 2-vCPU target runs a CPUID workload under a stub started by
+//! `vmi-launch --follow`, then reboots: by itself (`SCHEDOP_shutdown(reboot)`),
+//! and, for a second target, through `xl reboot`.
+//! xl builds it again: same UUID, new domid, and a second workload (the
+//! config was updated with `xl config-update` so the second boot powers
+//! off). The launcher holds the new domain paused from the moment it exists
+//! until a new stub is attached to it. Checked: the new domain never ran
+//! unmonitored (0 ns of CPU time before the hold), and each stub served
+//! exactly its boot's workload, event by event and vCPU by vCPU. The window
+//! (how long the new domain was held) is printed. One boot of Xen.
+
+use std::sync::OnceLock;
+
+use nested::{Guest, Run, Scenario};
+use workload::Kind;
+
+const TARGET_LABEL: &str = "system_u:system_r:vmi_target_t";
+/// CPUIDs per vCPU in the first and the second boot (different, so a stub
+/// counting the wrong boot cannot pass).
+const COUNTS: [u32; 2] = [300, 400];
+const VCPUS: u32 = 2;
+
+/// One followed target: its name, its stub's, and how its first boot ends
+/// (`then=` of the test guest).
+struct Case {
+    target: &'static str,
+    stub: &'static str,
+    then: &'static str,
+    /// Fixed in the config: the second boot's config (`xl config-update`)
+    /// would otherwise get a new UUID of its own from xl.
+    uuid: &'static str,
+}
+
+/// A guest-initiated reboot, and `xl reboot` (the guest answers the PV
+/// control protocol).
+const CASES: [Case; 2] = [
+    Case {
+        target: "t",
+        stub: "s",
+        then: "reboot",
+        uuid: "5e1f0000-0000-4000-8000-000000000001",
+    },
+    Case {
+        target: "u",
+        stub: "su",
+        then: "xl",
+        uuid: "5e1f0000-0000-4000-8000-000000000002",
+    },
+];
+
+fn follow(sc: Scenario, guest: &std::path::Path, c: &Case) -> Scenario {
+    let [first, second] = COUNTS;
+    let (t, s) = (c.target, c.stub);
+    let sc = sc
+        .guest(
+            Guest::pvh(t, guest)
+                .vcpus(VCPUS)
+                .seclabel(TARGET_LABEL)
+                .restart_on_reboot()
+                .cfg(&format!("uuid = \"{}\"", c.uuid))
+                .cmdline(&format!(
+                    "kinds=cpuid count={first} leaves=0x6 delay_ms=2000 then={}",
+                    c.then
+                )),
+        )
+        // Paused until its stub is attached, so both boots are
+        // monitored from their first instruction.
+        .start_paused(t)
+        .step(
+            &format!("second boot's config {t}"),
+            &format!(
+                "sed -e 's/then={}/then=poweroff/' -e 's/count={first}/count={second}/' \
+                 /scenario/{t}.cfg > /tmp/{t}-boot2.cfg
+                 xl config-update {t} /tmp/{t}-boot2.cfg 2>&1 | tail -n 1",
+                c.then
+            ),
+        )
+        .step(
+            &format!("follow {t}"),
+            &format!(
+                "chmod +x /scenario/vmi-launch
+                 /scenario/vmi-launch --target {t} --kernel /scenario/stubdom --name {s} --vcpus 2 \
+                    --tsc-native --rules 'cpuid,allow' --log all --follow --follow-timeout 120 \
+                    --config-out /tmp/{s}.cfg > /tmp/xl-follow-{t}.log 2>&1 &
+                 echo $! > /tmp/follow-{t}.pid
+                 sleep 1; head -n 2 /tmp/xl-follow-{t}.log"
+            ),
+        )
+        .wait_for(s, "stub: attached", 60)
+        .step(&format!("unpause {t}"), &format!("xl unpause {t}"));
+    let sc = if c.then == "xl" {
+        sc.wait_for(t, "WORKLOAD-WAIT-XL", 300)
+            .step(&format!("xl reboot {t}"), &format!("xl reboot {t}"))
+    } else {
+        sc
+    };
+    sc.step_within(
+        &format!("re-attached {t}"),
+        &format!(
+            "while ! grep -q 'follow: stub domain .* attached' /tmp/xl-follow-{t}.log; do
+                 kill -0 $(cat /tmp/follow-{t}.pid) || {{ cat /tmp/xl-follow-{t}.log; exit 1; }}
+                 sleep 0.2
+             done
+             grep 'follow:' /tmp/xl-follow-{t}.log"
+        ),
+        300,
+    )
+    .wait_shutdown(t, 300)
+    .step_within(
+        &format!("follow {t} ends"),
+        &format!(
+            "while kill -0 $(cat /tmp/follow-{t}.pid) 2>/dev/null; do sleep 0.2; done
+             tail -n 1 /tmp/xl-follow-{t}.log"
+        ),
+        60,
+    )
+}
+
+fn run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let guest = nested::kernel("guest");
+        let stub = nested::kernel("stubdom");
+        let launcher = nested::dom0_tool("vmi-launch");
+        let mut sc = Scenario::new("lifecycle")
+            .file("/scenario/stubdom", &stub)
+            .file("/scenario/vmi-launch", &launcher);
+        for c in &CASES {
+            sc = follow(sc, &guest, c);
+        }
+        sc.run()
+    })
+}
+
+/// The part of `console` that belongs to boot `i` (0 or 1): split after the
+/// first boot's last line (`marker`).
+fn part<'a>(console: &'a str, marker: &str, i: usize) -> &'a str {
+    let at = console
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in:\n{console}"));
+    let end = at + console[at..].find('\n').unwrap_or(console.len() - at);
+    if i == 0 {
+        &console[..end]
+    } else {
+        &console[end..]
+    }
+}
+
+/// Leaf-0x6 CPUIDs a stub logged for target vCPU `v` (its JSON audit lines).
+fn logged(console: &str, v: u32) -> u64 {
+    let vcpu = format!("{{\"vcpu\":{v},");
+    console
+        .lines()
+        .filter(|l| l.contains(&vcpu) && l.contains("\"leaf\":\"0x6\""))
+        .count() as u64
+}
+
+#[test]
+fn scenario_completes() {
+    run().assert_ok();
+}
+
+#[test]
+fn the_rebooted_target_is_held_until_a_new_stub_is_attached() {
+    let run = run();
+    for c in &CASES {
+        let t = c.target;
+        let follow = run.xl_log(&format!("follow-{t}"));
+        println!("{t} (then={}):\n{follow}", c.then);
+        assert!(
+            follow.contains("shut down with reason code 1; waiting for its UUID"),
+            "{t}: {follow}"
+        );
+        let held = follow
+            .lines()
+            .find(|l| l.contains("held paused; it had run"))
+            .unwrap_or_else(|| panic!("{t}: the new domain was never held:\n{follow}"));
+        assert!(
+            held.ends_with("it had run 0 ns unmonitored"),
+            "{t}: the new domain ran before the hold: {held}"
+        );
+        assert!(follow.contains("released after"), "{t}: {follow}");
+        assert!(
+            follow.contains("shut down with reason code 0; following ends"),
+            "{t}: {follow}"
+        );
+        // xl restarted the domain once and then let it go.
+        let xl = run.xl_log(t);
+        assert_eq!(run.shutdown_reason(t), Some(1), "{t}: {xl}");
+        assert!(xl.contains("reason code 0"), "{t}: {xl}");
+    }
+}
+
+#[test]
+fn each_boot_is_served_exactly_by_its_own_stub() {
+    let run = run();
+    for c in &CASES {
+        let (t, s) = (c.target, c.stub);
+        let target = run.console(t);
+        let stub = run.console(s);
+        for (i, count) in COUNTS.into_iter().enumerate() {
+            let rep = workload::parse(part(target, "WORKLOAD-REBOOT", i));
+            assert!(
+                rep.malformed.is_empty(),
+                "{t} boot {i}: {:?}",
+                rep.malformed
+            );
+            assert!(
+                rep.summary.is_some(),
+                "boot {i} of {t} did not finish; logs: {}",
+                run.log_dir.display()
+            );
+            let served = part(stub, "stub: vcpu=1 ", i);
+            assert!(
+                served.contains("stub: attached"),
+                "{s}: stub {i} never attached:\n{served}"
+            );
+            for v in 0..VCPUS {
+                let rec = rep
+                    .record(v, Kind::Cpuid)
+                    .unwrap_or_else(|| panic!("{t} boot {i}: no cpuid record for vCPU {v}"));
+                assert_eq!(rec.count, count, "{t} boot {i} vCPU {v}");
+                assert_eq!(
+                    logged(served, v),
+                    u64::from(count),
+                    "{t} boot {i} vCPU {v}: leaf-0x6 CPUIDs the stub served"
+                );
+            }
+        }
+    }
+}

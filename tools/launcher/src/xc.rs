@@ -1,0 +1,110 @@
+//! What the launcher asks of Xen directly, through libxenctrl: pairing a
+//! stub with its target (`XEN_DOMCTL_set_target`), and, to follow a target
+//! across reboots, listing domains and pausing/unpausing one. With FLASK,
+//! the stub's rights over the paired domain are checked against the
+//! target-relative type (`vmi_target_paired_t` in xen/flask/vmi_stub.te),
+//! so they exist over that domain only.
+
+use std::ffi::{c_int, c_uint, c_void};
+use std::io;
+
+use vmevent::abi::domctl::XenDomctlGetdomaininfo;
+
+extern "C" {
+    fn xc_interface_open(l: *mut c_void, dl: *mut c_void, flags: c_uint) -> *mut c_void;
+    fn xc_interface_close(x: *mut c_void) -> c_int;
+    fn xc_domain_set_target(x: *mut c_void, domid: u32, target: u32) -> c_int;
+    fn xc_domain_getinfolist(
+        x: *mut c_void,
+        first: u32,
+        max: c_uint,
+        info: *mut XenDomctlGetdomaininfo,
+    ) -> c_int;
+    fn xc_domain_pause(x: *mut c_void, domid: u32) -> c_int;
+    fn xc_domain_unpause(x: *mut c_void, domid: u32) -> c_int;
+}
+
+/// An open libxenctrl handle.
+pub struct Xc(*mut c_void);
+
+impl Xc {
+    pub fn open() -> Result<Xc, String> {
+        // SAFETY: NULL loggers are allowed (libxenctrl's defaults); the
+        // handle is checked here and closed in Drop.
+        let xc = unsafe { xc_interface_open(std::ptr::null_mut(), std::ptr::null_mut(), 0) };
+        if xc.is_null() {
+            return Err(format!(
+                "cannot open libxenctrl: {}",
+                io::Error::last_os_error()
+            ));
+        }
+        Ok(Xc(xc))
+    }
+
+    fn check(rc: c_int, what: impl FnOnce(io::Error) -> String) -> Result<(), String> {
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(what(io::Error::last_os_error()))
+        }
+    }
+
+    /// Makes `target` the target of `stub` (once, before the stub runs: Xen
+    /// keeps the pairing, and a reference on the target, until the stub is
+    /// destroyed).
+    pub fn set_target(&self, stub: u32, target: u32) -> Result<(), String> {
+        // SAFETY: a live handle; the call only takes integers.
+        let rc = unsafe { xc_domain_set_target(self.0, stub, target) };
+        Self::check(rc, |err| {
+            format!(
+            "pairing stub domain {stub} with target {target} (XEN_DOMCTL_set_target) refused: {err}; check the FLASK policy (domain set_target, domain2 make_priv_for / set_as_target)"
+        )
+        })
+    }
+
+    /// Every domain Xen has (dying ones included).
+    pub fn domains(&self) -> Result<Vec<XenDomctlGetdomaininfo>, String> {
+        const MAX: usize = 1024;
+        let mut v = vec![XenDomctlGetdomaininfo::default(); MAX];
+        // SAFETY: `v` holds MAX entries of the C layout (layout-tested in
+        // vmevent::abi); libxenctrl writes at most MAX of them.
+        let n = unsafe { xc_domain_getinfolist(self.0, 0, MAX as c_uint, v.as_mut_ptr()) };
+        if n < 0 {
+            return Err(format!(
+                "listing domains (xc_domain_getinfolist): {}",
+                io::Error::last_os_error()
+            ));
+        }
+        v.truncate(n as usize);
+        Ok(v)
+    }
+
+    /// One domain, if it exists.
+    pub fn domain(&self, domid: u32) -> Option<XenDomctlGetdomaininfo> {
+        let mut i = XenDomctlGetdomaininfo::default();
+        // SAFETY: room for exactly the one entry asked for.
+        let n = unsafe { xc_domain_getinfolist(self.0, domid, 1, &mut i) };
+        (n == 1 && u32::from(i.domain) == domid).then_some(i)
+    }
+
+    /// `XEN_DOMCTL_pausedomain`: one more pause by the controller (nested:
+    /// xl's own unpause of a domain it built leaves this one in place).
+    pub fn pause(&self, domid: u32) -> Result<(), String> {
+        // SAFETY: a live handle; integers only.
+        let rc = unsafe { xc_domain_pause(self.0, domid) };
+        Self::check(rc, |err| format!("pausing domain {domid}: {err}"))
+    }
+
+    pub fn unpause(&self, domid: u32) -> Result<(), String> {
+        // SAFETY: a live handle; integers only.
+        let rc = unsafe { xc_domain_unpause(self.0, domid) };
+        Self::check(rc, |err| format!("unpausing domain {domid}: {err}"))
+    }
+}
+
+impl Drop for Xc {
+    fn drop(&mut self) {
+        // SAFETY: the handle is open and not used afterwards.
+        unsafe { xc_interface_close(self.0) };
+    }
+}
