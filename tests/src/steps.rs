@@ -1,5 +1,16 @@
 //! Shell steps several scenarios share.
 
+use crate::Scenario;
+
+/// A scenario that carries the stub kernel and the launcher, as
+/// `/scenario/stubdom` and `/scenario/vmi-launch` (what [`launch_stub`]
+/// runs).
+pub fn stub_scenario(name: &str) -> Scenario {
+    Scenario::new(name)
+        .file("/scenario/stubdom", &crate::kernel("stubdom"))
+        .file("/scenario/vmi-launch", &crate::dom0_tool("vmi-launch"))
+}
+
 /// The shell step that starts `vmi-launch` for a stub on `target` in the
 /// background as `xl create -F` (so `wait_shutdown(stub)` sees it end).
 pub fn launch_stub(stub: &str, target: &str, vcpus: u32, extra: &str) -> String {

@@ -20,11 +20,7 @@ const TARGET_LABEL: &str = "system_u:system_r:vmi_target_t";
 /// the control that tells a bed defect from one of ours.
 pub fn scenario(cycles: u32, stubs: bool) -> Scenario {
     let guest = crate::kernel("guest");
-    let stub = crate::kernel("stubdom");
-    let launcher = crate::dom0_tool("vmi-launch");
-    let mut sc = Scenario::new("stress")
-        .file("/scenario/stubdom", &stub)
-        .file("/scenario/vmi-launch", &launcher)
+    let mut sc = crate::steps::stub_scenario("stress")
         // dom0 busy with short-lived processes (fork, exec, TLS set-up:
         // where dom0's processes used to die) for the whole run.
         .step(

@@ -122,11 +122,7 @@ fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
     RUN.get_or_init(|| {
         let guest = nested::kernel("guest");
-        let stub = nested::kernel("stubdom");
-        let launcher = nested::dom0_tool("vmi-launch");
-        let mut sc = Scenario::new("lifecycle")
-            .file("/scenario/stubdom", &stub)
-            .file("/scenario/vmi-launch", &launcher);
+        let mut sc = nested::steps::stub_scenario("lifecycle");
         for c in &CASES {
             sc = follow(sc, &guest, c);
         }

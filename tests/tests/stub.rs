@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 
 use nested::steps::launch_stub as launch;
-use nested::{Guest, Run, Scenario};
+use nested::{Guest, Run};
 use workload::{Kind, Report};
 
 const COUNT: u32 = 40;
@@ -37,11 +37,7 @@ fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
     RUN.get_or_init(|| {
         let guest = nested::kernel("guest");
-        let stub = nested::kernel("stubdom");
-        let launcher = nested::dom0_tool("vmi-launch");
-        let mut sc = Scenario::new("stub")
-            .file("/scenario/stubdom", &stub)
-            .file("/scenario/vmi-launch", &launcher);
+        let mut sc = nested::steps::stub_scenario("stub");
         for (t, s) in PAIRS {
             let (tn, sn) = (format!("t{t}s{s}"), format!("stub-t{t}s{s}"));
             sc = sc
