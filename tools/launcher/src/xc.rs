@@ -57,8 +57,9 @@ impl Xc {
         let rc = unsafe { xc_domain_set_target(self.0, stub, target) };
         Self::check(rc, |err| {
             format!(
-            "pairing stub domain {stub} with target {target} (XEN_DOMCTL_set_target) refused: {err}; check the FLASK policy (domain set_target, domain2 make_priv_for / set_as_target)"
-        )
+                "pairing stub domain {stub} with target {target} (XEN_DOMCTL_set_target) refused: {err}{}",
+                set_target_hint(err.raw_os_error())
+            )
         })
     }
 
@@ -102,9 +103,37 @@ impl Xc {
     }
 }
 
+/// What a `set_target` refusal most likely means, by errno.
+fn set_target_hint(errno: Option<i32>) -> &'static str {
+    match errno {
+        Some(3) => "; one of the two domains no longer exists",
+        Some(22) => "; the stub is already paired (Xen pairs a domain once), or stub and target are the same domain",
+        Some(95) => "; the target is not an HVM/PVH domain",
+        Some(1) | Some(13) => {
+            "; check the FLASK policy (domain set_target, domain2 make_priv_for / set_as_target)"
+        }
+        _ => "",
+    }
+}
+
 impl Drop for Xc {
     fn drop(&mut self) {
         // SAFETY: the handle is open and not used afterwards.
         unsafe { xc_interface_close(self.0) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_explained_by_their_errno() {
+        assert!(set_target_hint(Some(3)).contains("no longer exists"));
+        assert!(set_target_hint(Some(22)).contains("already paired"));
+        assert!(set_target_hint(Some(95)).contains("HVM/PVH"));
+        assert!(set_target_hint(Some(1)).contains("FLASK"));
+        assert!(set_target_hint(Some(13)).contains("FLASK"));
+        assert_eq!(set_target_hint(None), "");
     }
 }
