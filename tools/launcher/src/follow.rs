@@ -129,6 +129,7 @@ pub fn run(
         .ok_or(format!("target domain {target} is gone"))?;
     let uuid = first.handle;
     let (mut target, mut stub) = (target, stub);
+    let mut buf = Vec::new();
     loop {
         let code = match watch(&xc, target, stub) {
             End::Restarting(code) => code,
@@ -149,7 +150,10 @@ pub fn run(
         );
         let mut new = None;
         wait("a domain with the target's UUID", timeout, || {
-            new = xc.domains().ok().and_then(|d| successor(&d, &uuid, target));
+            new = xc
+                .domains(&mut buf)
+                .ok()
+                .and_then(|d| successor(d, &uuid, target));
             new.is_some()
         })?;
         let new = new.unwrap();

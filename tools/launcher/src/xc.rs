@@ -63,21 +63,24 @@ impl Xc {
         })
     }
 
-    /// Every domain Xen has (dying ones included).
-    pub fn domains(&self) -> Result<Vec<XenDomctlGetdomaininfo>, String> {
+    /// Every domain Xen has (dying ones included), read into `buf` (kept
+    /// by the caller: the follower polls every millisecond).
+    pub fn domains<'b>(
+        &self,
+        buf: &'b mut Vec<XenDomctlGetdomaininfo>,
+    ) -> Result<&'b [XenDomctlGetdomaininfo], String> {
         const MAX: usize = 1024;
-        let mut v = vec![XenDomctlGetdomaininfo::default(); MAX];
-        // SAFETY: `v` holds MAX entries of the C layout (layout-tested in
+        buf.resize(MAX, XenDomctlGetdomaininfo::default());
+        // SAFETY: `buf` holds MAX entries of the C layout (layout-tested in
         // vmevent::abi); libxenctrl writes at most MAX of them.
-        let n = unsafe { xc_domain_getinfolist(self.0, 0, MAX as c_uint, v.as_mut_ptr()) };
+        let n = unsafe { xc_domain_getinfolist(self.0, 0, MAX as c_uint, buf.as_mut_ptr()) };
         if n < 0 {
             return Err(format!(
                 "listing domains (xc_domain_getinfolist): {}",
                 io::Error::last_os_error()
             ));
         }
-        v.truncate(n as usize);
-        Ok(v)
+        Ok(&buf[..n as usize])
     }
 
     /// One domain, if it exists.
