@@ -80,29 +80,47 @@ pub fn successor(domains: &[XenDomctlGetdomaininfo], uuid: &[u8; 16], old: u32) 
         .map(|i| u32::from(i.domain))
 }
 
+/// The domain exists and is not dying.
+fn alive(xc: &Xc, domid: u32) -> bool {
+    matches!(xc.domain(domid), Some(i) if i.flags & XEN_DOMINF_DYING == 0)
+}
+
 /// Polls until the target or the stub ends.
 fn watch(xc: &Xc, target: u32, stub: u32) -> End {
     loop {
         if let Some(end) = classify(xc.domain(target).as_ref()) {
             return end;
         }
-        if !matches!(xc.domain(stub), Some(s) if s.flags & XEN_DOMINF_DYING == 0) {
+        if !alive(xc, stub) {
             return End::StubGone;
         }
         sleep(Duration::from_millis(5));
     }
 }
 
-fn wait(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Result<(), String> {
+/// Polls `done` every `every` until it holds, or fails after `timeout`.
+fn wait(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut done: impl FnMut() -> bool,
+) -> Result<(), String> {
     let t0 = Instant::now();
     while !done() {
         if t0.elapsed() > timeout {
             return Err(format!("{what}: not within {} s", timeout.as_secs()));
         }
-        sleep(Duration::from_millis(1));
+        sleep(every);
     }
     Ok(())
 }
+
+/// How often the follower looks for the new domain: it runs unmonitored
+/// from xl's unpause until the follower's pause, if it gets that far.
+const LOOK: Duration = Duration::from_millis(1);
+/// How often it checks on the build and the stubs (each check of the
+/// stub's attach runs `xenstore-read`).
+const CHECK: Duration = Duration::from_millis(20);
 
 /// The domid the stub `stub` reports attached to, from its xenstore path.
 fn attached_to(stub: u32) -> Option<u32> {
@@ -149,7 +167,7 @@ pub fn run(
             "vmi-launch: follow: target domain {target} shut down with reason code {code}; waiting for its UUID to come back"
         );
         let mut new = None;
-        wait("a domain with the target's UUID", timeout, || {
+        wait("a domain with the target's UUID", timeout, LOOK, || {
             new = xc
                 .domains(&mut buf)
                 .ok()
@@ -172,18 +190,25 @@ pub fn run(
         let held_fail = |e: String| {
             format!("{e}; domain {new} stays paused (xl unpause {new} runs it unmonitored)")
         };
-        wait(&format!("domain {new} built"), timeout, built).map_err(held_fail)?;
-        wait(&format!("stub domain {stub} gone"), timeout, || {
+        wait(&format!("domain {new} built"), timeout, CHECK, built).map_err(held_fail)?;
+        wait(&format!("stub domain {stub} gone"), timeout, CHECK, || {
             xc.domain(stub).is_none()
         })
         .map_err(held_fail)?;
         let next = launch(new).map_err(held_fail)?;
+        // Attached, or dead before it could say so.
         wait(
             &format!("stub domain {next} attached to {new}"),
             timeout,
-            || attached_to(next) == Some(new),
+            CHECK,
+            || !alive(&xc, next) || attached_to(next) == Some(new),
         )
         .map_err(held_fail)?;
+        if attached_to(next) != Some(new) {
+            return Err(held_fail(format!(
+                "stub domain {next} ended before it attached to {new} (its console says why)"
+            )));
+        }
         xc.unpause(new)?;
         println!(
             "vmi-launch: follow: stub domain {next} attached to domain {new}; released after {} ms held paused; unmonitored run {ran_ns} ns",
