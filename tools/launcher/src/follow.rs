@@ -197,14 +197,18 @@ pub fn run(
         .map_err(held_fail)?;
         let next = launch(new).map_err(held_fail)?;
         // Attached, or dead before it could say so.
+        let mut attached = false;
         wait(
             &format!("stub domain {next} attached to {new}"),
             timeout,
             CHECK,
-            || !alive(&xc, next) || attached_to(next) == Some(new),
+            || {
+                attached = attached_to(next) == Some(new);
+                attached || !alive(&xc, next)
+            },
         )
         .map_err(held_fail)?;
-        if attached_to(next) != Some(new) {
+        if !attached {
             return Err(held_fail(format!(
                 "stub domain {next} ended before it attached to {new} (its console says why)"
             )));

@@ -284,8 +284,9 @@ fn config(l: &Launch, domid: u32) -> String {
     c
 }
 
-/// Writes the stub's xl config for target `domid`; returns its path.
-fn write_config(l: &Launch, domid: u32) -> Result<PathBuf, String> {
+/// Writes the stub's xl config for target `domid`; returns its path and
+/// the config.
+fn write_config(l: &Launch, domid: u32) -> Result<(PathBuf, String), String> {
     let cfg = config(l, domid);
     let path = l
         .config_out
@@ -297,15 +298,17 @@ fn write_config(l: &Launch, domid: u32) -> Result<PathBuf, String> {
         l.target,
         path.display()
     );
-    Ok(path)
+    Ok((path, cfg))
 }
 
-/// `xl create -p` (xl's daemon keeps watching the stub), pairs the stub
-/// with `domid` and unpauses it; returns the stub's domid.
-fn create_and_pair(l: &Launch, domid: u32, path: &std::path::Path) -> Result<u32, String> {
+/// Writes the config for target `domid`, creates the stub with `xl create
+/// -p` (xl's daemon keeps watching it), pairs it with `domid` and unpauses
+/// it; returns the stub's domid.
+fn launch_paired(l: &Launch, domid: u32) -> Result<u32, String> {
+    let (path, _) = write_config(l, domid)?;
     let st = Command::new("xl")
         .args(["create", "-p"])
-        .arg(path)
+        .arg(&path)
         .status()
         .map_err(|e| format!("cannot run xl: {e}"))?;
     if !st.success() {
@@ -330,22 +333,19 @@ fn main() -> ExitCode {
             }
         }
         let domid = resolve(&l.target)?;
-        let path = write_config(&l, domid)?;
         if l.dry_run {
-            print!("{}", config(&l, domid));
+            print!("{}", write_config(&l, domid)?.1);
             return Ok(());
         }
         if !l.foreground {
-            let stub = create_and_pair(&l, domid, &path)?;
+            let stub = launch_paired(&l, domid)?;
             if l.follow {
                 let timeout = std::time::Duration::from_secs(l.follow_timeout);
-                return follow::run(domid, stub, timeout, |new| {
-                    let path = write_config(&l, new)?;
-                    create_and_pair(&l, new, &path)
-                });
+                return follow::run(domid, stub, timeout, |new| launch_paired(&l, new));
             }
             return Ok(());
         }
+        let (path, _) = write_config(&l, domid)?;
         // Created paused, paired, then unpaused: the stub never runs
         // unpaired. In the foreground xl stays until the stub is gone.
         let mut xl = Command::new("xl");
