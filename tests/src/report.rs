@@ -309,6 +309,49 @@ impl Run {
         s
     }
 
+    /// What a failed run leaves in the test output, so that a CI log alone
+    /// shows where it stopped (the log folder does not outlive CI): the
+    /// failed step's output, the last lines of each log named in its label
+    /// (a guest's console and xl output), of dom0's kernel log and of Xen's
+    /// console. Empty for a run that went well.
+    pub fn evidence(&self) -> String {
+        let failed = self.first_failure();
+        if failed.is_none() && self.completed && self.bed_break().is_none() {
+            return String::new();
+        }
+        let mut out = String::new();
+        let mut tail = |what: &str, text: &str, n: usize| {
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(n);
+            let _ = writeln!(
+                out,
+                "--- {what} (last {} of {} lines)",
+                lines.len() - from,
+                lines.len()
+            );
+            for l in &lines[from..] {
+                let _ = writeln!(out, "| {l}");
+            }
+        };
+        if let Some(s) = failed {
+            tail(&format!("step '{}' output", s.label), &s.output, 20);
+            for (name, text) in &self.files {
+                let guest = name
+                    .strip_prefix("guest-")
+                    .or_else(|| name.strip_prefix("xl-"))
+                    .and_then(|n| n.strip_suffix(".log"));
+                if guest.is_some_and(|g| mentions(&s.label, g)) {
+                    tail(name, text, 15);
+                }
+            }
+        }
+        if let Some(dmesg) = self.files.get("dom0-dmesg.log") {
+            tail("dom0-dmesg.log", dmesg, 10);
+        }
+        tail("Xen console", &self.xen, 40);
+        out
+    }
+
     /// One line for the test output: outcome, time, where the logs are.
     pub fn summary(&self) -> String {
         let toolstack = self
@@ -330,6 +373,14 @@ impl Run {
             self.log_dir.display()
         )
     }
+}
+
+/// Whether a step label names `guest` as a whole word (`wait stub-t4s2:
+/// ...` names `stub-t4s2`, not `t4s2`).
+fn mentions(label: &str, guest: &str) -> bool {
+    label
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .any(|w| w == guest)
 }
 
 #[cfg(test)]
@@ -390,5 +441,34 @@ mod tests {
             log_dir: std::env::temp_dir(),
         };
         parse(&sc, boot).assert_ok();
+    }
+
+    #[test]
+    fn evidence_shows_the_failed_steps_logs() {
+        let sc = Scenario::new("unit3")
+            .step("start g", "true")
+            .step("wait stub-g: attached", "x");
+        let dir = std::env::temp_dir().join(format!("nested-unit3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let boot = Boot {
+            xen_log: "(XEN) last words\n".into(),
+            data_log: "@@BED step-begin 0 1\n@@BED step-end 0 rc=0 2\n@@BED step-begin 1 2\n\
+                       not seen\n@@BED step-end 1 rc=1 3\n\
+                       @@BED file-begin guest-stub-g.log\nboot: stub line\n@@BED file-end\n\
+                       @@BED file-begin guest-g.log\ntarget line\n@@BED file-end\n@@BED done\n"
+                .into(),
+            timed_out: false,
+            elapsed: Duration::from_secs(1),
+            log_dir: dir.clone(),
+        };
+        let ev = parse(&sc, boot).evidence();
+        assert!(ev.contains("| not seen"), "{ev}");
+        assert!(ev.contains("| boot: stub line"), "{ev}");
+        // `g` is not named by the failed step (only `stub-g` is).
+        assert!(!ev.contains("target line"), "{ev}");
+        assert!(ev.contains("| (XEN) last words"), "{ev}");
+        let _ = std::fs::remove_dir_all(dir);
+        assert!(mentions("wait stub-t4s2: stub: attached", "stub-t4s2"));
+        assert!(!mentions("wait stub-t4s2: stub: attached", "t4s2"));
     }
 }

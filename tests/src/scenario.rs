@@ -243,6 +243,16 @@ impl Scenario {
         )
     }
 
+    /// Lets a guest started with `go=xenstore` run its workload: writes
+    /// its `data/go` key (dom0 may write anywhere; the guest reads its own
+    /// directory).
+    pub fn go(self, guest: &str) -> Self {
+        self.step(
+            &format!("go {guest}"),
+            &format!("xenstore-write /local/domain/$(xl domid {guest})/data/go 1"),
+        )
+    }
+
     /// Waits until the guest's console log holds `pattern` (a fixed string).
     pub fn wait_for(self, guest: &str, pattern: &str, timeout_s: u32) -> Self {
         let label = format!("wait {guest}: {pattern}");
@@ -377,6 +387,7 @@ impl Scenario {
         };
         let run = go().unwrap_or_else(|e| panic!("scenario {}: {e:#}", self.name));
         eprintln!("{}", run.summary());
+        eprint!("{}", run.evidence());
         run
     }
 }

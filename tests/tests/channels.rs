@@ -1,4 +1,4 @@
-//! The hypervisor patch (xen/patches) through our dom0 consumer
+//! The hypervisor patch (xen/patches/4.17/) through our dom0 consumer
 //! (tools/consumer) and the target test guest: per-vCPU slots, the async
 //! ring and its drop counter, disable mid-stream, a killed consumer, hostile
 //! consumers, enable/disable cycles without leaks, target destruction while
@@ -112,11 +112,11 @@ fn run() -> &'static Run {
         // A hostile monitor may corrupt what the guest computes (it is the
         // monitor); it must not crash Xen or leave the guest stuck. It
         // attaches once the guest has booted, so the guest's start-up is
-        // intact.
+        // intact, and the guest's workload starts once it serves (its go).
         for mode in HOSTILE {
             let name = format!("hostile-{mode}");
             sc = sc
-                .guest(g(&name, "kinds=cpuid count=2000 leaves=0x6 delay_ms=3000"))
+                .guest(g(&name, "kinds=cpuid count=2000 leaves=0x6 go=xenstore"))
                 .start(&name)
                 .wait_for(&name, "WORKLOAD-WAIT", 60)
                 .step(
@@ -124,7 +124,7 @@ fn run() -> &'static Run {
                     &consume_then(
                         &name,
                         &format!("--channels --cpuid --hostile {mode} --seconds 3"),
-                        "true",
+                        &format!("xenstore-write /local/domain/$(xl domid {name})/data/go 1"),
                     ),
                 )
                 .wait_shutdown(&name, 300)
@@ -299,6 +299,19 @@ fn hostile_consumers_crash_neither_xen_nor_the_guest() {
         );
         let summary = workload::parse(run.console(&name)).summary;
         assert!(summary.is_some(), "{name}: the guest did not finish");
+        // The workload ran while the hostile consumer served (a garbage
+        // consumer answers nothing, so it counts nothing).
+        if mode != "garbage" {
+            let served: u64 = run
+                .step(&format!("stop {name}"))
+                .output
+                .lines()
+                .filter(|l| l.starts_with("consumer: vcpu="))
+                .filter_map(|l| l.split_whitespace().find_map(|t| t.strip_prefix("cpuid=")))
+                .filter_map(|n| n.parse::<u64>().ok())
+                .sum();
+            assert!(served > 0, "{name}: the hostile consumer saw no event");
+        }
     }
     for bad in ["Xen BUG", "FATAL TRAP", "Assertion '", "Panic on CPU"] {
         assert!(

@@ -61,11 +61,15 @@ fn main(info: &'static BootInfo<'static>) {
         if id >= vcpus {
             return;
         }
-        if id == 0 && plan.delay_ms > 0 {
+        if id == 0 && plan.wait_ms() > 0 {
             // Everything of ours is up: from here on, every trapping
             // instruction is the workload's.
-            println!("WORKLOAD-WAIT delay_ms={}", plan.delay_ms);
-            boot::time::sleep_ns(u64::from(plan.delay_ms) * 1_000_000);
+            if plan.go {
+                wait_for_go(plan.wait_ms());
+            } else {
+                println!("WORKLOAD-WAIT delay_ms={}", plan.delay_ms);
+                boot::time::sleep_ns(u64::from(plan.delay_ms) * 1_000_000);
+            }
         }
         // Start together, so the vCPUs really contend.
         ready.fetch_add(1, Ordering::AcqRel);
@@ -107,6 +111,28 @@ fn main(info: &'static BootInfo<'static>) {
         Then::Reboot => reboot(),
         Then::Xl => obey_xl(),
     }
+}
+
+/// `go=xenstore`: waits until dom0 writes `data/go` (the test does so once
+/// the monitor says it is attached). A go that never comes ends the guest
+/// before its workload, so no event can happen unmonitored. Xenstore calls
+/// are hypercalls and event-channel sends, none of them a monitored event.
+fn wait_for_go(max_ms: u32) {
+    const GO: &str = "data/go";
+    let xs = match xenstore::Xenstore::connect() {
+        Ok(xs) => xs,
+        Err(e) => boot::config_error(format_args!("guest: go=xenstore: no xenstore: {e:?}")),
+    };
+    println!("WORKLOAD-WAIT go={GO} max_ms={max_ms}");
+    let deadline = boot::time::now_ns().saturating_add(u64::from(max_ms) * 1_000_000);
+    while xs.read(GO).is_err() {
+        if boot::time::now_ns() >= deadline {
+            println!("WORKLOAD-NO-GO after {max_ms} ms");
+            boot::sched::shutdown(boot::xen::ShutdownReason::Poweroff);
+        }
+        boot::time::sleep_ns(20_000_000);
+    }
+    println!("WORKLOAD-GO");
 }
 
 /// The end of this boot: the tests split the console here.

@@ -15,6 +15,7 @@
 //! | `leaves` | CPUID leaves cycled through (hex with `0x` or decimal) | `0,1` |
 //! | `lstar` | the value written to `LSTAR` | `0xffff800000c0ffee` |
 //! | `delay_ms` | wait this long (all vCPUs up) before the workload, printing `WORKLOAD-WAIT` first, so a monitor can attach to a booted guest | `0` |
+//! | `go` | `xenstore`: instead of a fixed wait, wait until dom0 writes the guest's `data/go` key (once its monitor is attached: no race with however slow the monitor's start is), at most `delay_ms` (default 600000); with no go by then the guest prints `WORKLOAD-NO-GO` and powers off without running the workload | none |
 //! | `then` | what the guest does after the summary: `poweroff`; `reboot` (a guest-initiated reboot, `SCHEDOP_shutdown(reboot)`: xl builds the domain again, same UUID, new domid); or `xl`: wait for dom0's request through the PV control protocol (`xl reboot`, `xl shutdown`) and do it | `poweroff` |
 //!
 //! Any other token is an error that names it.
@@ -100,9 +101,14 @@ pub struct Plan {
     nr_leaves: usize,
     pub lstar: u64,
     pub delay_ms: u32,
+    /// `go=xenstore`: the wait ends when dom0 writes `data/go`.
+    pub go: bool,
     /// What the guest does after the summary.
     pub then: Then,
 }
+
+/// The longest wait for `data/go`, and its default.
+pub const MAX_DELAY_MS: u32 = 600_000;
 
 /// What the guest does after its summary (`then=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -127,6 +133,7 @@ impl Default for Plan {
             nr_leaves: 2,
             lstar: 0xffff_8000_00c0_ffee,
             delay_ms: 0,
+            go: false,
             then: Then::Poweroff,
         }
     }
@@ -164,6 +171,16 @@ fn parse_u64(s: &str) -> Option<u64> {
 impl Plan {
     pub fn leaves(&self) -> &[u32] {
         &self.leaves[..self.nr_leaves]
+    }
+
+    /// How long the guest waits before its workload: `delay_ms`, or with
+    /// `go=xenstore` at most that (the longest wait when it is unset).
+    pub fn wait_ms(&self) -> u32 {
+        if self.go && self.delay_ms == 0 {
+            MAX_DELAY_MS
+        } else {
+            self.delay_ms
+        }
     }
 
     /// Parses a command line. Tokens without `=` that are not ours (e.g.
@@ -214,8 +231,14 @@ impl Plan {
                 }
                 "delay_ms" => {
                     p.delay_ms = parse_u64(value)
-                        .filter(|n| *n <= 600_000)
+                        .filter(|n| *n <= u64::from(MAX_DELAY_MS))
                         .ok_or(bad("expected 0..=600000"))? as u32;
+                }
+                "go" => {
+                    if value != "xenstore" {
+                        return Err(bad("expected xenstore"));
+                    }
+                    p.go = true;
                 }
                 "then" => {
                     p.then = match value {
@@ -328,6 +351,13 @@ mod tests {
         assert_eq!(Plan::parse("then=poweroff").unwrap().then, Then::Poweroff);
         assert_eq!(Plan::default().then, Then::Poweroff);
         assert!(Plan::parse("then=halt").is_err());
+        let p = Plan::parse("go=xenstore delay_ms=9000").unwrap();
+        assert!(p.go);
+        assert_eq!(p.wait_ms(), 9000);
+        assert_eq!(Plan::parse("go=xenstore").unwrap().wait_ms(), MAX_DELAY_MS);
+        assert_eq!(Plan::parse("delay_ms=5").unwrap().wait_ms(), 5);
+        assert!(!Plan::default().go);
+        assert!(Plan::parse("go=timer").is_err());
         assert_eq!(Plan::parse("kinds=all").unwrap().kinds.iter().count(), 6);
     }
 
