@@ -16,7 +16,7 @@ const PROBES: u64 = 20;
 const PIN_ROUNDS: u64 = 8;
 const GFN_ROUNDS: u64 = 6000;
 /// Ranges Xen records for a domain's foreign mappings at most
-/// (FOREIGN_GFN_RANGES_MAX, xen/patches/0009).
+/// (FOREIGN_GFN_RANGES_MAX, xen/patches/4.17/0009).
 const GFN_RANGES_MAX: u64 = 4096;
 const ENABLE_ROUNDS: u64 = 60;
 const FUZZ_ROUNDS: u64 = 2000;

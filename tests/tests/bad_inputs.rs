@@ -9,9 +9,10 @@ fn a_patch_that_does_not_apply_is_named_with_its_log() {
     let real = nested::layout();
     nested::artifacts(); // the source package is downloaded, deps installed
     let root = std::env::temp_dir().join(format!("bed-badpatch-{}", std::process::id()));
-    fs::create_dir_all(root.join("xen/patches")).unwrap();
+    fs::create_dir_all(root.join(testbed::xen::PATCH_DIR)).unwrap();
     fs::write(
-        root.join("xen/patches/0001-does-not-apply.patch"),
+        root.join(testbed::xen::PATCH_DIR)
+            .join("0001-does-not-apply.patch"),
         "--- a/xen/common/vm_event.c\n+++ b/xen/common/vm_event.c\n@@ -1,3 +1,3 @@\n\
          -this line is not in Xen\n+nor is this one\n context\n context\n",
     )

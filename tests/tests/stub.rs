@@ -5,7 +5,9 @@
 //! value; INT3 swallowed (the guest's #BP handler sees none) and reinjected
 //! (it sees each once). Then detaching (`xl shutdown`, `xl destroy`) mid-workload, and
 //! refused starts (no such target, a bad policy line, a capability the host
-//! lacks, a second stub on the same target). One boot of Xen.
+//! lacks, a second stub on the same target, a Xen release the stub cannot
+//! speak to). Each target runs its workload once its stub says it is
+//! attached (`go=xenstore`), never on a timer. One boot of Xen.
 
 use std::sync::OnceLock;
 
@@ -29,7 +31,7 @@ fn target(name: &str, kernel: &std::path::Path, vcpus: u32) -> Guest {
         .vcpus(vcpus)
         .seclabel(TARGET_LABEL)
         .cmdline(&format!(
-            "kinds=cpuid,cr,msr,int3,guest_request count={COUNT} leaves=0x6,0xa delay_ms=10000"
+            "kinds=cpuid,cr,msr,int3,guest_request count={COUNT} leaves=0x6,0xa go=xenstore"
         ))
 }
 
@@ -49,6 +51,7 @@ fn run() -> &'static Run {
                     &launch(&sn, &tn, s, &format!("--rules '{RULES}'")),
                 )
                 .wait_for(&sn, "stub: attached", 60)
+                .go(&tn)
                 .step(
                     &format!("no dom0 consumer {tn}"),
                     "! pidof vmi-consumer xen-access",
@@ -60,7 +63,7 @@ fn run() -> &'static Run {
         // the guest's own #BP handler, which returns after the INT3.
         sc = sc
             .guest(target("reinject", &guest, 2).cmdline(&format!(
-                "kinds=int3,cpuid count={COUNT} leaves=0x6 delay_ms=10000"
+                "kinds=int3,cpuid count={COUNT} leaves=0x6 go=xenstore"
             )))
             .start("reinject")
             .wait_for("reinject", "WORKLOAD-WAIT", 60)
@@ -74,6 +77,7 @@ fn run() -> &'static Run {
                 ),
             )
             .wait_for("stub-reinject", "stub: attached", 60)
+            .go("reinject")
             .wait_shutdown("reinject", 300)
             .wait_shutdown("stub-reinject", 60);
         // Detach mid-workload: xl shutdown, then xl destroy of the stub.
@@ -84,7 +88,7 @@ fn run() -> &'static Run {
                     Guest::pvh(&tn, &guest)
                         .vcpus(2)
                         .seclabel(TARGET_LABEL)
-                        .cmdline("kinds=cpuid count=20000 leaves=0x6 delay_ms=10000"),
+                        .cmdline("kinds=cpuid count=20000 leaves=0x6 go=xenstore"),
                 )
                 .start(&tn)
                 .wait_for(&tn, "WORKLOAD-WAIT", 60)
@@ -93,6 +97,7 @@ fn run() -> &'static Run {
                     &launch(&sn, &tn, 1, "--rules cpuid,allow --log none"),
                 )
                 .wait_for(&sn, "stub: attached", 60)
+                .go(&tn)
                 // Mid-workload: once the stub's own counter (published in
                 // xenstore) shows it serving.
                 .step(
@@ -109,9 +114,9 @@ fn run() -> &'static Run {
         }
         // Refused starts: each one line, a clean stop, the target unharmed.
         sc = sc
-            // It must outlive six launches (each one created paused, paired
-            // and unpaused by vmi-launch).
-            .guest(target("victim", &guest, 1).cmdline("kinds=cpuid count=5 delay_ms=40000"))
+            // It waits for its go (after six launches, each one created
+            // paused, paired and unpaused by vmi-launch).
+            .guest(target("victim", &guest, 1).cmdline("kinds=cpuid count=5 go=xenstore"))
             .start("victim")
             .wait_for("victim", "WORKLOAD-WAIT", 60)
             // The launcher refuses a target it cannot resolve...
@@ -144,6 +149,25 @@ fn run() -> &'static Run {
                  sleep 1",
             )
             .wait_shutdown("dup-key", 60)
+            // A hypervisor the stub cannot speak to (forced: the stub is
+            // told it speaks 4.19's domctls) is named by the launcher before
+            // it creates anything, and by the stub before its first domctl.
+            .step_may_fail(
+                "launcher wrong release",
+                "/scenario/vmi-launch --target victim --kernel /scenario/stubdom --rules any,allow \
+                    --test-release 4.19",
+                30,
+            )
+            .step(
+                "launch wrong-release",
+                "/scenario/vmi-launch --target victim --kernel /scenario/stubdom --name wrong-release \
+                    --rules any,allow --tsc-native --dry-run --config-out /tmp/wr.cfg > /dev/null
+                 sed -i 's/extra = \"/extra = \"test_release=4.19 /' /tmp/wr.cfg
+                 xl create -F /tmp/wr.cfg > /tmp/xl-wrong-release.log 2>&1 &
+                 echo $! > /tmp/xl-wrong-release.pid
+                 sleep 1",
+            )
+            .wait_shutdown("wrong-release", 60)
             .step(
                 "launch bad-policy",
                 &launch(
@@ -174,6 +198,7 @@ fn run() -> &'static Run {
                 &launch("second", "victim", 1, "--rules any,allow"),
             )
             .wait_shutdown("second", 60)
+            .go("victim")
             .wait_shutdown("victim", 120)
             .wait_shutdown("first", 60);
         // A target that has shut down but is not destroyed yet (xl keeps it
@@ -399,6 +424,21 @@ fn refused_starts_are_one_line_and_leave_the_target_alone() {
         "{}",
         run.xl_log("dup-key")
     );
+    let wr = run.step("launcher wrong release");
+    assert_eq!(wr.status, Some(1), "{}", wr.output);
+    run.expect_in(
+        "launcher",
+        &wr.output,
+        "vmi-launch: hypervisor is Xen 4.17.5 (domctl 0x15); \
+         the stub speaks domctl 0x17 (Xen 4.19): no stub started",
+    );
+    run.expect_in(
+        "wrong-release stub",
+        run.console("wrong-release"),
+        "stubdom: cannot attach: hypervisor is Xen 4.17.5 (domctl 0x15); \
+         this stub speaks domctl 0x17 (Xen 4.19): not attached",
+    );
+    assert_eq!(run.shutdown_reason("wrong-release"), Some(0));
     let late = run.console("late");
     assert!(
         late.contains("has shut down (reason code 0): not attached"),
@@ -408,6 +448,7 @@ fn refused_starts_are_one_line_and_leave_the_target_alone() {
     for stub in [
         "bad-target",
         "dup-key",
+        "wrong-release",
         "bad-policy",
         "no-capability",
         "second",

@@ -16,8 +16,21 @@ pub const RING_FRAMES: &str = "ring_frames";
 /// `seconds=N`: detach after N seconds (0: never).
 pub const SECONDS: &str = "seconds";
 
+/// `test_release=MAJOR.MINOR`: for tests only, the Xen release the stub
+/// believes it speaks (default: [`crate::abi::XEN_RELEASE`]), to show the
+/// refusal a stub gives on a hypervisor it cannot speak to.
+pub const TEST_RELEASE: &str = "test_release";
+
 /// Every key, each accepted once.
-pub const KEYS: &[&str] = &[TARGET, POLICY, LOG, MODE, RING_FRAMES, SECONDS];
+pub const KEYS: &[&str] = &[
+    TARGET,
+    POLICY,
+    LOG,
+    MODE,
+    RING_FRAMES,
+    SECONDS,
+    TEST_RELEASE,
+];
 
 /// `log=` values.
 pub const LOG_LEVELS: &[&str] = &["all", "violations", "none"];

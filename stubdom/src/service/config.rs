@@ -8,6 +8,7 @@
 //! | `mode=block\|poll` | how a stub vCPU waits for its ports | `block` |
 //! | `ring_frames=R` | async ring size in 4 KiB frames (1..=16) | `1` |
 //! | `seconds=N` | detach after N seconds (0 = never) | `0` |
+//! | `test_release=M.m` | tests only: the Xen release the stub believes it speaks | 4.17 |
 //!
 //! Policy text: vmevent/POLICY.md.
 
@@ -38,8 +39,11 @@ pub struct Config {
     pub wait: WaitMode,
     pub ring_frames: u32,
     pub deadline_ns: Option<u64>,
+    /// The Xen release whose domctls the stub issues (`test_release=`).
+    pub release: Release,
 }
 
+use vmevent::abi::{Release, XEN_RELEASE};
 use vmevent::stub_cmdline as key;
 
 impl Config {
@@ -79,6 +83,15 @@ impl Config {
             .number(key::RING_FRAMES, 1, 1, key::MAX_RING_FRAMES.into())
             .map_err(e)? as u32;
         let seconds = c.number(key::SECONDS, 0, 0, key::MAX_SECONDS).map_err(e)?;
+        let release = match c.get(key::TEST_RELEASE) {
+            None => XEN_RELEASE,
+            Some(v) => Release::parse(v).ok_or_else(|| {
+                alloc::format!(
+                    "field '{}': expected MAJOR.MINOR, got '{v}'",
+                    key::TEST_RELEASE
+                )
+            })?,
+        };
         Ok(Config {
             target: target as u16,
             policy_text,
@@ -87,6 +100,7 @@ impl Config {
             wait,
             ring_frames,
             deadline_ns: (seconds > 0).then(|| boot::time::now_ns() + seconds * 1_000_000_000),
+            release,
         })
     }
 

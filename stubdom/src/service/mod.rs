@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use boot::xen::{Port, XenError};
 use boot::{evtchn, println, smp, time, PerVcpu, MAX_VCPUS};
-use vmevent::abi::domctl::XenDomctlMonitorOp;
+use vmevent::abi::domctl::{check_release, Release, XenDomctlMonitorOp};
 use vmevent::abi::vm_event::VM_EVENT_REASON_GUEST_REQUEST;
 use vmevent::policy::LogLevel;
 use vmevent::shm::{AsyncRingPtr, SlotArea};
@@ -124,7 +124,19 @@ struct Attachment {
     nr_target_vcpus: u32,
 }
 
+/// Refuses a hypervisor whose domctls we cannot speak, before issuing any:
+/// Xen would answer each with EACCES, which reads like a FLASK denial.
+fn check_hypervisor(cfg: &Config) -> Result<(), AttachError> {
+    let (major, minor) = boot::hypercall::xen_version();
+    let extra = boot::hypercall::xen_extraversion();
+    let len = extra.iter().position(|&b| b == 0).unwrap_or(extra.len());
+    let extra = core::str::from_utf8(&extra[..len]).unwrap_or("");
+    check_release(Release::new(major, minor), extra, cfg.release, "this stub")
+        .map_err(|m| AttachError(alloc::format!("{m}: not attached")))
+}
+
 fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
+    check_hypervisor(cfg)?;
     let t = cfg.target;
     // Xen answers getdomaininfo with the next domain at or above the id, so
     // for a target that is gone it may check our rights on another one.
@@ -154,8 +166,16 @@ fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
         gfns: Vec::new(),
     };
 
-    let ch = xenops::enable_channels(t, cfg.ring_frames)
-        .map_err(|e| named(e, "enable vm_event channels on", t))?;
+    let ch = xenops::enable_channels(t, cfg.ring_frames).map_err(|e| match e.name() {
+        // Stock Xen answers a vm_event op it does not know with ENOSYS.
+        "ENOSYS" => AttachError(alloc::format!(
+            "this Xen {}.{} has no vm_event channels (ENOSYS: our patch series, \
+             xen/patches/4.17/, is not applied): not attached",
+            boot::hypercall::xen_version().0,
+            boot::hypercall::xen_version().1
+        )),
+        _ => named(e, "enable vm_event channels on", t),
+    })?;
     undo.channels = true;
     let n = ch.nr_vcpus;
     if n != info.max_vcpu_id + 1 {

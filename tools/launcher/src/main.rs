@@ -31,6 +31,7 @@ use std::io::{BufRead, BufReader, Write as _};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
+use vmevent::abi::domctl::{check_release, Release, XEN_RELEASE};
 use vmevent::stub_cmdline as key;
 
 mod follow;
@@ -39,6 +40,7 @@ mod xc;
 const USAGE: &str = "usage: vmi-launch --target <name|domid> --kernel <stubdom> (--policy <file> | --rules '<rules>') \
 [--name N] [--vcpus N] [--memory MiB] [--log all|violations|none] [--mode block|poll] [--ring-frames R] \
 [--seconds N] [--seclabel L] [--tsc-native] [--config-out PATH] [--foreground | --follow [--follow-timeout S]] [--dry-run]
+       [--test-release MAJOR.MINOR]
        vmi-launch --pair <stub> --target <name|domid>";
 
 pub const DEFAULT_SECLABEL: &str = "system_u:system_r:vmi_stub_t";
@@ -69,6 +71,9 @@ struct Launch {
     dry_run: bool,
     /// `--pair`: only pair this existing (paused) domain and unpause it.
     pair: Option<String>,
+    /// `--test-release` (tests only): the Xen release the stub believes it
+    /// speaks, checked here and passed on.
+    release: Release,
 }
 
 fn parse(args: &[String]) -> Result<Launch, String> {
@@ -92,6 +97,7 @@ fn parse(args: &[String]) -> Result<Launch, String> {
         follow_timeout: 120,
         dry_run: false,
         pair: None,
+        release: XEN_RELEASE,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -124,6 +130,11 @@ fn parse(args: &[String]) -> Result<Launch, String> {
             "--follow-timeout" => l.follow_timeout = num(val("seconds")?, 1, 86_400)?,
             "--dry-run" => l.dry_run = true,
             "--pair" => l.pair = Some(val("the stub domain")?),
+            "--test-release" => {
+                let v = val("MAJOR.MINOR")?;
+                l.release = Release::parse(&v)
+                    .ok_or(format!("--test-release: '{v}' is not MAJOR.MINOR"))?;
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }
@@ -239,6 +250,15 @@ fn pair_and_unpause(stub: &str, target: u32) -> Result<u32, String> {
     Ok(id)
 }
 
+/// Refuses, before any stub exists, a hypervisor whose domctls the stub
+/// cannot speak (Xen would refuse each with EACCES, which the stub could
+/// only report as a FLASK denial).
+fn check_hypervisor(l: &Launch) -> Result<(), String> {
+    let (running, extra) = xc::Xc::open()?.release()?;
+    check_release(running, &extra, l.release, "the stub")
+        .map_err(|m| format!("{m}: no stub started"))
+}
+
 fn config(l: &Launch, domid: u32) -> String {
     let name = stub_name(l);
     let mut extra = format!(
@@ -253,6 +273,9 @@ fn config(l: &Launch, domid: u32) -> String {
     );
     if l.seconds > 0 {
         let _ = write!(extra, " {}={}", key::SECONDS, l.seconds);
+    }
+    if l.release != XEN_RELEASE {
+        let _ = write!(extra, " {}={}", key::TEST_RELEASE, l.release);
     }
     if let Some(r) = &l.rules {
         let _ = write!(extra, " {}={r}", key::POLICY);
@@ -333,6 +356,7 @@ fn main() -> ExitCode {
             }
         }
         let domid = resolve(&l.target)?;
+        check_hypervisor(&l)?;
         if l.dry_run {
             print!("{}", write_config(&l, domid)?.1);
             return Ok(());
@@ -450,7 +474,7 @@ mod tests {
         // Every option that feeds the stub's command line, set.
         let l = parse(&args(
             "--target 3 --kernel /k --rules any,allow --log none --mode poll \
-             --ring-frames 4 --seconds 30",
+             --ring-frames 4 --seconds 30 --test-release 4.19",
         ))
         .unwrap();
         let mut keys = extra_keys(&config(&l, 3));
@@ -463,7 +487,9 @@ mod tests {
         assert_eq!(keys, stub, "the launcher and the stub disagree on the keys");
         let c = config(&l, 3);
         assert!(
-            c.contains("target=3 log=none mode=poll ring_frames=4 seconds=30 policy=any,allow"),
+            c.contains(
+                "target=3 log=none mode=poll ring_frames=4 seconds=30 test_release=4.19 policy=any,allow"
+            ),
             "{c}"
         );
         // Defaults leave out what the stub defaults itself.
@@ -480,6 +506,8 @@ mod tests {
         assert!(e("--kernel /k --policy /p").starts_with("--target is required"));
         assert!(e("--target t --policy /p").starts_with("--kernel is required"));
         assert!(e("--target t --kernel /k").starts_with("give the policy"));
+        assert!(e("--target t --kernel /k --policy /p --test-release 4")
+            .contains("'4' is not MAJOR.MINOR"));
         assert!(
             e("--target t --kernel /k --policy /p --vcpus 0").contains("not a number in 1..=128")
         );

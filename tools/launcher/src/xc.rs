@@ -8,7 +8,7 @@
 use std::ffi::{c_int, c_uint, c_void};
 use std::io;
 
-use vmevent::abi::domctl::XenDomctlGetdomaininfo;
+use vmevent::abi::domctl::{Release, XenDomctlGetdomaininfo};
 
 extern "C" {
     fn xc_interface_open(l: *mut c_void, dl: *mut c_void, flags: c_uint) -> *mut c_void;
@@ -22,7 +22,12 @@ extern "C" {
     ) -> c_int;
     fn xc_domain_pause(x: *mut c_void, domid: u32) -> c_int;
     fn xc_domain_unpause(x: *mut c_void, domid: u32) -> c_int;
+    fn xc_version(x: *mut c_void, cmd: c_int, arg: *mut c_void) -> c_int;
 }
+
+/// `XENVER_version`, `XENVER_extraversion` (public/version.h).
+const XENVER_VERSION: c_int = 0;
+const XENVER_EXTRAVERSION: c_int = 1;
 
 /// An open libxenctrl handle.
 pub struct Xc(*mut c_void);
@@ -61,6 +66,28 @@ impl Xc {
                 set_target_hint(err.raw_os_error())
             )
         })
+    }
+
+    /// The running hypervisor's release and extraversion (`".5"`).
+    pub fn release(&self) -> Result<(Release, String), String> {
+        // SAFETY: a live handle; XENVER_version takes no buffer.
+        let v = unsafe { xc_version(self.0, XENVER_VERSION, std::ptr::null_mut()) };
+        if v < 0 {
+            return Err(format!(
+                "reading Xen's version (xc_version): {}",
+                io::Error::last_os_error()
+            ));
+        }
+        let mut extra = [0u8; 16];
+        // SAFETY: XENVER_extraversion writes a char[16], the size of `extra`.
+        let rc = unsafe { xc_version(self.0, XENVER_EXTRAVERSION, extra.as_mut_ptr().cast()) };
+        let extra = if rc < 0 {
+            String::new()
+        } else {
+            let n = extra.iter().position(|&b| b == 0).unwrap_or(extra.len());
+            String::from_utf8_lossy(&extra[..n]).into_owned()
+        };
+        Ok((Release::from_xenver(v as u32), extra))
     }
 
     /// Every domain Xen has (dying ones included), read into `buf` (kept

@@ -6,7 +6,7 @@
 //! * [`debsrc`] fetches, unpacks and patches Debian source packages;
 //! * [`qemu_build`] builds the bed's QEMU (Debian's 7.2 source + our
 //!   `tools/testbed/qemu-patches/`);
-//! * [`xen`] builds the hypervisor (Debian's 4.17.5 source + `xen/patches/`,
+//! * [`xen`] builds the hypervisor (Debian's 4.17.5 source + `xen/patches/4.17/`,
 //!   FLASK on) and the FLASK policy (`tools/flask/policy` + `xen/flask/*.te`);
 //! * [`dom0`] assembles the dom0 initramfs from Debian's binary packages;
 //! * [`kernels`] builds our own PVH kernels and unpacks Linux for PVH guests;

@@ -1,5 +1,5 @@
 //! The hypervisor and its FLASK policy: Debian's Xen 4.17 source package,
-//! every patch of `xen/patches/` in order (no fuzz), Debian's hypervisor
+//! every patch of `xen/patches/4.17/` in order (no fuzz), Debian's hypervisor
 //! config plus XSM/FLASK; the policy from the source's `tools/flask/policy`
 //! plus every module of `xen/flask/`.
 
@@ -17,6 +17,9 @@ use crate::Layout;
 const CONFIG_FRAGMENT: &str = "CONFIG_XSM=y\nCONFIG_XSM_FLASK=y\n";
 /// The only Xen source reachable here: Debian 12's 4.17.5.
 const SOURCE_SPEC: &str = "xen/bookworm";
+/// Our series for that release line (a port to another line gets a folder
+/// of its own beside it).
+pub const PATCH_DIR: &str = "xen/patches/4.17";
 
 #[derive(Debug, Clone)]
 pub struct Hypervisor {
@@ -52,7 +55,7 @@ pub fn build_hypervisor(layout: &Layout) -> anyhow::Result<Hypervisor> {
         layout,
         "xen",
         &src,
-        "xen/patches",
+        PATCH_DIR,
         CONFIG_FRAGMENT.as_bytes(),
         "Xen",
     )?;

@@ -15,7 +15,7 @@ cargo xtask <command>
 
 Commands:
   deps      install the host packages the bed needs (apt, as root)
-  xen       build the hypervisor (Debian's Xen 4.17.5 + xen/patches, FLASK on)
+  xen       build the hypervisor (Debian's Xen 4.17.5 + xen/patches/4.17/, FLASK on)
             and the FLASK policy (+ xen/flask/*.te); prints their paths
   dom0      assemble the dom0 kernel + initramfs from Debian packages
   kernels   build our PVH kernels (x86_64-unknown-none)

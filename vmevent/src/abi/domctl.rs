@@ -7,6 +7,123 @@ use core::mem::{offset_of, size_of};
 /// with `-EACCES`, so this must be exactly 4.17's value.
 pub const XEN_DOMCTL_INTERFACE_VERSION: u32 = 0x0000_0015;
 
+/// The Xen release line this ABI is written for: the only one whose domctls
+/// Xen accepts from us (the interface version changes with each release).
+pub const XEN_RELEASE: Release = Release {
+    major: 4,
+    minor: 17,
+};
+
+/// A Xen release line, `major.minor` (`XENVER_version`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Release {
+    pub major: u32,
+    pub minor: u32,
+}
+
+/// `XEN_DOMCTL_INTERFACE_VERSION` in the `public/domctl.h` of each release
+/// we know of, to name what a hypervisor speaks when it is not ours.
+const DOMCTL_INTERFACE_OF: [(Release, u32); 4] = [
+    (XEN_RELEASE, XEN_DOMCTL_INTERFACE_VERSION),
+    (Release::new(4, 18), 0x16),
+    (Release::new(4, 19), 0x17),
+    (Release::new(4, 20), 0x17),
+];
+
+impl Release {
+    pub const fn new(major: u32, minor: u32) -> Release {
+        Release { major, minor }
+    }
+
+    /// From `XENVER_version`'s result, `major << 16 | minor`.
+    pub const fn from_xenver(v: u32) -> Release {
+        Release::new(v >> 16, v & 0xffff)
+    }
+
+    /// `"4.19"`.
+    pub fn parse(s: &str) -> Option<Release> {
+        let (major, minor) = s.split_once('.')?;
+        let num = |t: &str| {
+            (!t.is_empty() && t.len() <= 5 && t.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse().ok())
+                .flatten()
+        };
+        Some(Release::new(num(major)?, num(minor)?))
+    }
+
+    /// The release's domctl interface version, if we know it.
+    pub fn domctl_interface(self) -> Option<u32> {
+        DOMCTL_INTERFACE_OF
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl core::fmt::Display for Release {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// The hypervisor runs a release whose domctls we cannot speak. Its
+/// `Display` is the refusal: what was found, what `who` needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReleaseMismatch<'a> {
+    pub running: Release,
+    /// `XENVER_extraversion` (`".5"`, `"-rc"`).
+    pub extraversion: &'a str,
+    pub ours: Release,
+    /// Who refuses: `"this stub"`, `"this launcher"`.
+    pub who: &'static str,
+}
+
+impl core::fmt::Display for ReleaseMismatch<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "hypervisor is Xen {}{} ",
+            self.running, self.extraversion
+        )?;
+        match self.running.domctl_interface() {
+            Some(v) => write!(f, "(domctl {v:#x})")?,
+            None => write!(f, "(a domctl interface unknown here)")?,
+        }
+        let ours = self.ours.domctl_interface().unwrap_or(0);
+        write!(
+            f,
+            "; {} speaks domctl {ours:#x} (Xen {})",
+            self.who, self.ours
+        )
+    }
+}
+
+/// `Ok` when the running hypervisor (`XENVER_version`, `XENVER_extraversion`)
+/// accepts the domctls of release `ours` (every point release of a line
+/// shares its interface version).
+pub fn check_release<'a>(
+    running: Release,
+    extraversion: &'a str,
+    ours: Release,
+    who: &'static str,
+) -> Result<(), ReleaseMismatch<'a>> {
+    let same = running == ours
+        || matches!(
+            (running.domctl_interface(), ours.domctl_interface()),
+            (Some(a), Some(b)) if a == b
+        );
+    if same {
+        Ok(())
+    } else {
+        Err(ReleaseMismatch {
+            running,
+            extraversion,
+            ours,
+            who,
+        })
+    }
+}
+
 pub const XEN_DOMCTL_PAUSEDOMAIN: u32 = 3;
 pub const XEN_DOMCTL_UNPAUSEDOMAIN: u32 = 4;
 pub const XEN_DOMCTL_GETDOMAININFO: u32 = 5;
@@ -432,5 +549,35 @@ impl XenDomctlMonitorOp {
     pub fn mov_to_msr_opts(&self) -> XenMonitorMovToMsr {
         // SAFETY: POD union member; any bit pattern is a valid value.
         unsafe { self.u.mov_to_msr }
+    }
+}
+
+#[cfg(test)]
+mod release_tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn only_a_release_with_our_interface_is_accepted() {
+        let r = |s| Release::parse(s).unwrap();
+        assert_eq!(Release::from_xenver(0x0004_0011), XEN_RELEASE);
+        assert!(check_release(r("4.17"), ".5", XEN_RELEASE, "this stub").is_ok());
+        // 4.19 and 4.20 share 0x17, so each accepts the other's domctls.
+        assert!(check_release(r("4.20"), ".4", r("4.19"), "this stub").is_ok());
+        let e = check_release(r("4.20"), ".4", XEN_RELEASE, "this stub").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "hypervisor is Xen 4.20.4 (domctl 0x17); this stub speaks domctl 0x15 (Xen 4.17)"
+        );
+        let e = check_release(r("4.22"), "-rc", XEN_RELEASE, "this launcher").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "hypervisor is Xen 4.22-rc (a domctl interface unknown here); \
+             this launcher speaks domctl 0x15 (Xen 4.17)"
+        );
+        for bad in ["", "4", "4.", ".17", "4.17.5", "a.b", "4.-1", "99999999.1"] {
+            assert_eq!(Release::parse(bad), None, "{bad:?}");
+        }
     }
 }

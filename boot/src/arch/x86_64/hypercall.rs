@@ -240,9 +240,6 @@ pub unsafe fn xen_version_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError> 
     XenError::check(unsafe { hypercall(hc::XEN_VERSION, cmd.into(), arg as u64, 0, 0, 0) })
 }
 
-/// Domctl interface version of Xen 4.17.
-pub const XEN_DOMCTL_INTERFACE_VERSION: u32 = 0x15;
-
 /// `HYPERVISOR_domctl(arg)`. `arg` must start with the common header
 /// `{ u32 cmd; u32 interface_version; u16 domain; ... }` and be the full
 /// 256-byte `struct xen_domctl` (Xen copies the whole structure in and out).
