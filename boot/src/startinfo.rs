@@ -301,20 +301,14 @@ mod tests {
         f.0[0x1004] = 0; // version 0: no memory map
         let f: &'static Fake = f;
         // SAFETY: the fake memory lives forever.
-        assert_eq!(
-            unsafe { BootInfo::parse(0x1008, f) }.unwrap_err(),
-            StartInfoError::BadMagic
-        );
+        let bad = unsafe { BootInfo::parse(0x1008, f) };
+        assert_eq!(bad.unwrap_err(), StartInfoError::BadMagic);
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { BootInfo::parse(0, f) }.unwrap_err(),
-            StartInfoError::BadMagic
-        );
+        let zero = unsafe { BootInfo::parse(0, f) };
+        assert_eq!(zero.unwrap_err(), StartInfoError::BadMagic);
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { BootInfo::parse(0x1000, f) }.unwrap_err(),
-            StartInfoError::NoMemmap
-        );
+        let v0 = unsafe { BootInfo::parse(0x1000, f) };
+        assert_eq!(v0.unwrap_err(), StartInfoError::NoMemmap);
     }
 
     #[test]

@@ -21,7 +21,7 @@ const GFN_RANGES_MAX: u64 = 4096;
 const ENABLE_ROUNDS: u64 = 60;
 const FUZZ_ROUNDS: u64 = 2000;
 /// `DOMID_SELF`: a stub naming itself as the target.
-const DOMID_SELF: u32 = 0x7ff0;
+const DOMID_SELF: u32 = xen_abi::DOMID_SELF as u32;
 
 /// Victim `v-NAME` and attacker `a-NAME`, both created paused; the
 /// attacker's config learns the victim's domid before it is started, and

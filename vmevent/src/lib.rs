@@ -1,6 +1,6 @@
-//! vm_event protocol crate: the Xen 4.17 ABI mirror, our slot/async-ring
-//! channel layouts, the consumers of slots, async ring and stock ring, the
-//! response builder and the policy engine.
+//! vm_event protocol crate, over the ABI of `xen-abi`: the consumers of
+//! slots, async ring and stock ring, the response builder and the policy
+//! engine.
 //!
 //! `no_std`, no allocation. Everything that touches shared memory goes
 //! through [`shm`]; the rest is plain logic on owned copies.
@@ -12,7 +12,8 @@
 #[cfg(feature = "std")]
 extern crate std;
 
-pub mod abi;
+/// The Xen ABI, defined once in `xen-abi`.
+pub use xen_abi as abi;
 pub mod async_ring;
 pub mod audit;
 pub mod policy;

@@ -6,14 +6,13 @@
 #![no_std]
 
 use boot::hypercall;
-use boot::xen::XenError;
-use vmevent::abi::domctl::XEN_DOMCTL_VM_EVENT_OP_MONITOR;
-use vmevent::abi::domctl::{
-    XenDomctl, XenDomctlGetdomaininfo, XenDomctlMonitorOp, XenVmEventOpChannels,
-    XEN_DOMCTL_MONITOR_OP_DISABLE, XEN_VM_EVENT_DISABLE, XEN_VM_EVENT_RESUME,
-};
-use vmevent::abi::memory::{
-    XenMemAcquireResource, XENMEM_ACQUIRE_RESOURCE, XENMEM_RESOURCE_VM_EVENT,
+use xen_abi::XenError;
+use xen_abi::{
+    EvtchnAllocUnbound, XenDomctl, XenDomctlGetdomaininfo, XenDomctlMonitorOp,
+    XenMemAcquireResource, XenRemoveFromPhysmap, XenVmEventOpChannels, DOMID_SELF,
+    EVTCHNOP_ALLOC_UNBOUND, XENMEM_ACQUIRE_RESOURCE, XENMEM_REMOVE_FROM_PHYSMAP,
+    XENMEM_RESOURCE_VM_EVENT, XEN_DOMCTL_MONITOR_OP_DISABLE, XEN_DOMCTL_VM_EVENT_OP_MONITOR,
+    XEN_VM_EVENT_DISABLE, XEN_VM_EVENT_RESUME,
 };
 
 /// Issues one domctl and returns Xen's copy back.
@@ -29,7 +28,7 @@ pub fn getdomaininfo(domid: u16) -> Result<XenDomctlGetdomaininfo, XenError> {
     // XEN_DOMCTL_getdomaininfo answers for the next domain at or above the
     // one asked for: a different id means ours does not exist.
     if info.domain != domid {
-        return Err(XenError(3)); // ESRCH
+        return Err(XenError::ESRCH);
     }
     Ok(info)
 }
@@ -107,7 +106,7 @@ pub fn acquire_channel_frames(domid: u16, frame: u64, gfns: &mut [u64]) -> Resul
     // for a translated caller Xen reads the list (our GFNs) and maps there.
     unsafe { hypercall::memory_op(XENMEM_ACQUIRE_RESOURCE, &mut arg) }?;
     if arg.nr_frames as usize != gfns.len() {
-        return Err(XenError(7)); // E2BIG: Xen mapped fewer than asked
+        return Err(XenError::E2BIG); // Xen mapped fewer than asked
     }
     Ok(())
 }
@@ -115,25 +114,18 @@ pub fn acquire_channel_frames(domid: u16, frame: u64, gfns: &mut [u64]) -> Resul
 /// `XENMEM_remove_from_physmap` of one of our frames (drops a foreign
 /// mapping we hold).
 pub fn remove_from_physmap(gfn: u64) -> Result<(), XenError> {
-    #[repr(C)]
-    struct RemoveFromPhysmap {
-        domid: u16,
-        gpfn: u64,
-    }
-    let mut arg = RemoveFromPhysmap {
-        domid: boot::xen::DOMID_SELF,
+    let mut arg = XenRemoveFromPhysmap {
+        domid: DOMID_SELF,
         gpfn: gfn,
     };
-    const XENMEM_REMOVE_FROM_PHYSMAP: u32 = 15;
     // SAFETY: a two-field struct Xen only reads.
     unsafe { hypercall::memory_op(XENMEM_REMOVE_FROM_PHYSMAP, &mut arg) }.map(drop)
 }
 
 /// Reinjects a trap the monitor intercepted (`XEN_DMOP_inject_event`), so it
 /// is pending when the vCPU resumes.
-pub fn inject_event(domid: u16, ev: vmevent::abi::hvm::XenDmOpInjectEvent) -> Result<(), XenError> {
-    use vmevent::abi::hvm::{XenDmOpBuf, XenDmOpInject, XEN_DMOP_INJECT_EVENT};
-    const HYPERVISOR_DM_OP: u32 = 41;
+pub fn inject_event(domid: u16, ev: xen_abi::XenDmOpInjectEvent) -> Result<(), XenError> {
+    use xen_abi::{XenDmOpBuf, XenDmOpInject, HYPERVISOR_DM_OP, XEN_DMOP_INJECT_EVENT};
     let mut op = XenDmOpInject {
         op: XEN_DMOP_INJECT_EVENT,
         pad: 0,
@@ -161,13 +153,13 @@ pub fn inject_event(domid: u16, ev: vmevent::abi::hvm::XenDmOpInjectEvent) -> Re
 /// `EVTCHNOP_alloc_unbound` in domain `dom` (another domain, if the policy
 /// lets us create channels there) for `remote_dom`; returns the new port.
 pub fn alloc_unbound_in(dom: u16, remote_dom: u16) -> Result<u32, XenError> {
-    let mut a = boot::xen::evtchn_alloc_unbound {
+    let mut a = EvtchnAllocUnbound {
         dom,
         remote_dom,
         port: 0,
     };
-    // SAFETY: EVTCHNOP_alloc_unbound takes an `evtchn_alloc_unbound`, which
+    // SAFETY: EVTCHNOP_alloc_unbound takes an `EvtchnAllocUnbound`, which
     // lives across the call.
-    unsafe { hypercall::event_channel_op(boot::xen::evtchnop::ALLOC_UNBOUND, &mut a) }?;
+    unsafe { hypercall::event_channel_op(EVTCHNOP_ALLOC_UNBOUND, &mut a) }?;
     Ok(a.port)
 }

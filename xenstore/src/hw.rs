@@ -20,7 +20,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use boot::arch::x86_64::xen::get_param;
 use boot::memory::Range;
-use boot::xen::{hvm, Port, XenError};
+use boot::xen::{Port, XenError, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use boot::{evtchn, paging, smp, time};
 use spin::Mutex;
 
@@ -84,8 +84,8 @@ impl Xenstore {
     }
 
     fn connect_inner() -> Result<Xenstore, Error> {
-        let pfn = get_param(hvm::PARAM_STORE_PFN).map_err(hypercall)?;
-        let port = get_param(hvm::PARAM_STORE_EVTCHN).map_err(hypercall)?;
+        let pfn = get_param(HVM_PARAM_STORE_PFN).map_err(hypercall)?;
+        let port = get_param(HVM_PARAM_STORE_EVTCHN).map_err(hypercall)?;
         if pfn == 0 || port == 0 || port >= evtchn::NR_PORTS as u64 {
             return Err(Error::NotAvailable);
         }

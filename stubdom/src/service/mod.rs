@@ -101,14 +101,14 @@ static STATS: Stats = Stats::new();
 struct AttachError(String);
 
 fn named(e: XenError, what: &str, target: u16) -> AttachError {
-    let why = match e.name() {
-        "ESRCH" => alloc::format!("no such domain {target}"),
-        "EBUSY" => alloc::format!("domain {target} is already monitored (EBUSY)"),
-        "EACCES" | "EPERM" => alloc::format!(
+    let why = match e {
+        XenError::ESRCH => alloc::format!("no such domain {target}"),
+        XenError::EBUSY => alloc::format!("domain {target} is already monitored (EBUSY)"),
+        e if e.is_denial() => alloc::format!(
             "not permitted to {what} domain {target} ({}: check the FLASK labels and policy)",
             e.name()
         ),
-        n => alloc::format!("{what} domain {target} failed: {n}"),
+        e => alloc::format!("{what} domain {target} failed: {}", e.name()),
     };
     AttachError(why)
 }
@@ -140,8 +140,8 @@ fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
     let t = cfg.target;
     // Xen answers getdomaininfo with the next domain at or above the id, so
     // for a target that is gone it may check our rights on another one.
-    let info = xenops::getdomaininfo(t).map_err(|e| match e.name() {
-        "EACCES" | "EPERM" => AttachError(alloc::format!(
+    let info = xenops::getdomaininfo(t).map_err(|e| match e {
+        e if e.is_denial() => AttachError(alloc::format!(
             "no such domain {t}, or not permitted to inspect it ({}: check the FLASK labels and policy)",
             e.name()
         )),
@@ -166,9 +166,9 @@ fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
         gfns: Vec::new(),
     };
 
-    let ch = xenops::enable_channels(t, cfg.ring_frames).map_err(|e| match e.name() {
+    let ch = xenops::enable_channels(t, cfg.ring_frames).map_err(|e| match e {
         // Stock Xen answers a vm_event op it does not know with ENOSYS.
-        "ENOSYS" => AttachError(alloc::format!(
+        XenError::ENOSYS => AttachError(alloc::format!(
             "this Xen {}.{} has no vm_event channels (ENOSYS: our patch series, \
              xen/patches/4.17/, is not applied): not attached",
             boot::hypercall::xen_version().0,
@@ -320,7 +320,7 @@ fn detach(a: &Attachment) {
             a.target
         ),
         // Xen freed the channels with the domain.
-        Err(e) if e.name() == "ESRCH" => println!(
+        Err(XenError::ESRCH) => println!(
             "stub: detached from domain {}: it is gone, nothing left to disable",
             a.target
         ),

@@ -77,7 +77,7 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
     match c.choice("role", "attacker", &["attacker", "victim"])? {
         "victim" => {
             if let Some(hit) = c.get("hit") {
-                let d = boot::cmdline::parse_number(hit).unwrap_or(0x7ff0) as u16;
+                let d = boot::cmdline::parse_number(hit).unwrap_or(DOMID_SELF.into()) as u16;
                 println!("victim: flask: domain {d}: {}", try_ops(d));
             }
             victim(
@@ -482,7 +482,7 @@ fn gfns(t: u16, rounds: u64) -> Result<(), XenError> {
 fn flask(t: u16, others: &str) {
     println!("attack flask: domain {t} (paired): {}", try_ops(t));
     for d in others.split(',').filter(|d| !d.is_empty()) {
-        let d = boot::cmdline::parse_number(d).unwrap_or(0x7ff0) as u16;
+        let d = boot::cmdline::parse_number(d).unwrap_or(DOMID_SELF.into()) as u16;
         println!("attack flask: domain {d} (other): {}", try_ops(d));
     }
 }
@@ -546,7 +546,7 @@ fn fuzz_monitors(t: u16, on: bool) -> Result<(), XenError> {
     let msr = XenDomctlMonitorOp::mov_to_msr(PROBE_MSR, true);
     // A monitor Xen still has on from before answers EEXIST: fine here.
     let on_ok = |r: Result<(), XenError>| match r {
-        Err(e) if e.name() == "EEXIST" => Ok(()),
+        Err(e) if e == XenError::EEXIST => Ok(()),
         r => r,
     };
     if on {

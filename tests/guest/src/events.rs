@@ -145,7 +145,7 @@ pub fn install_breakpoint_handler() {
 }
 
 /// `HVMOP_guest_request_vm_event`: a hypercall with no argument.
-pub const HVMOP_GUEST_REQUEST_VM_EVENT: u64 = 24;
+pub const HVMOP_GUEST_REQUEST_VM_EVENT: u64 = boot::xen::HVMOP_GUEST_REQUEST_VM_EVENT as u64;
 
 /// A page the `mem` kind writes to.
 #[repr(C, align(4096))]

@@ -98,6 +98,8 @@ pub struct Xc(*mut XcInterface);
 // SAFETY: libxenctrl handles may be used from any thread (one at a time,
 // which &self/&mut self discipline plus our single control thread ensure).
 unsafe impl Send for Xc {}
+// SAFETY: as for Send: calls through a shared reference are serialised by
+// the one control thread that makes them.
 unsafe impl Sync for Xc {}
 
 impl Xc {
@@ -244,6 +246,7 @@ pub struct Resource {
 // SAFETY: the mapping is plain shared memory; access goes through vmevent's
 // atomic/volatile accessors.
 unsafe impl Send for Resource {}
+// SAFETY: as for Send: every access is atomic or volatile.
 unsafe impl Sync for Resource {}
 
 impl Resource {
@@ -314,7 +317,7 @@ pub struct Domctl {
     buf: *mut XenDomctl,
 }
 
-const HYPERVISOR_DOMCTL: c_uint = 36;
+const HYPERVISOR_DOMCTL: c_uint = vmevent::abi::HYPERVISOR_DOMCTL;
 
 impl Domctl {
     pub fn open() -> io::Result<Domctl> {

@@ -25,9 +25,8 @@ extern "C" {
     fn xc_version(x: *mut c_void, cmd: c_int, arg: *mut c_void) -> c_int;
 }
 
-/// `XENVER_version`, `XENVER_extraversion` (public/version.h).
-const XENVER_VERSION: c_int = 0;
-const XENVER_EXTRAVERSION: c_int = 1;
+const XENVER_VERSION: c_int = vmevent::abi::XENVER_VERSION as c_int;
+const XENVER_EXTRAVERSION: c_int = vmevent::abi::XENVER_EXTRAVERSION as c_int;
 
 /// An open libxenctrl handle.
 pub struct Xc(*mut c_void);

@@ -19,7 +19,7 @@ use volatile::{map_field, VolatilePtr};
 use x86_64::instructions::interrupts::without_interrupts;
 use x86_64::instructions::port::Port;
 
-use crate::xen::{evtchn_send, evtchnop, hvm, XenError, XenconsInterface};
+use crate::xen::*;
 
 use super::hypercall;
 
@@ -46,19 +46,19 @@ fn ring() -> Option<VolatilePtr<'static, XenconsInterface>> {
 }
 
 fn notify() {
-    let mut s = evtchn_send {
+    let mut s = EvtchnSend {
         port: PORT.load(Ordering::Relaxed),
     };
-    // SAFETY: EVTCHNOP_send takes an `evtchn_send`.
-    let _ = unsafe { hypercall::event_channel_op(evtchnop::SEND, &mut s) };
+    // SAFETY: EVTCHNOP_send takes an `EvtchnSend`.
+    let _ = unsafe { hypercall::event_channel_op(EVTCHNOP_SEND, &mut s) };
 }
 
 /// Connects the console ring. Returns `(pfn, port)`.
 pub fn init_ring() -> Result<(u64, u32), XenError> {
-    let pfn = super::xen::get_param(hvm::PARAM_CONSOLE_PFN)?;
-    let port = super::xen::get_param(hvm::PARAM_CONSOLE_EVTCHN)?;
+    let pfn = super::xen::get_param(HVM_PARAM_CONSOLE_PFN)?;
+    let port = super::xen::get_param(HVM_PARAM_CONSOLE_EVTCHN)?;
     if pfn == 0 {
-        return Err(XenError(2));
+        return Err(XenError::ENOENT);
     }
     PORT.store(port as u32, Ordering::Relaxed);
     RING.store((pfn << 12) as *mut XenconsInterface, Ordering::Release);

@@ -12,11 +12,7 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::xen::{
-    evtchn_alloc_unbound, evtchn_bind_interdomain, evtchn_bind_ipi, evtchn_bind_vcpu,
-    evtchn_bind_virq, evtchn_close, evtchn_send, evtchn_unmask, evtchnop, hvm, DomId, Port,
-    XenError, DOMID_SELF,
-};
+use crate::xen::*;
 
 use super::hypercall::event_channel_op;
 use super::idt::UPCALL_VECTOR;
@@ -61,7 +57,7 @@ fn mask_word(w: usize) -> &'static AtomicU64 {
 fn check_port(port: Port) -> Result<usize, XenError> {
     let p = port as usize;
     if p == 0 || p >= NR_PORTS {
-        return Err(XenError(22));
+        return Err(XenError::EINVAL);
     }
     Ok(p)
 }
@@ -73,8 +69,8 @@ pub fn init() -> Result<(), XenError> {
         mask_word(w).store(u64::MAX, Ordering::SeqCst);
     }
     super::xen::set_param(
-        hvm::PARAM_CALLBACK_IRQ,
-        hvm::CALLBACK_TYPE_VECTOR | u64::from(UPCALL_VECTOR),
+        HVM_PARAM_CALLBACK_IRQ,
+        HVM_PARAM_CALLBACK_TYPE_VECTOR | u64::from(UPCALL_VECTOR),
     )
 }
 
@@ -85,47 +81,47 @@ fn bound(port: Port, vcpu: u32) -> Port {
 
 /// `EVTCHNOP_bind_virq`: a VIRQ delivered to `vcpu`.
 pub fn bind_virq(virq: u32, vcpu: u32) -> Result<Port, XenError> {
-    let mut a = evtchn_bind_virq {
+    let mut a = EvtchnBindVirq {
         virq,
         vcpu,
         port: 0,
     };
-    // SAFETY: EVTCHNOP_bind_virq takes an `evtchn_bind_virq`.
-    unsafe { event_channel_op(evtchnop::BIND_VIRQ, &mut a) }?;
+    // SAFETY: EVTCHNOP_bind_virq takes an `EvtchnBindVirq`.
+    unsafe { event_channel_op(EVTCHNOP_BIND_VIRQ, &mut a) }?;
     Ok(bound(a.port, vcpu))
 }
 
 /// `EVTCHNOP_bind_ipi`: a port whose events are delivered to `vcpu`.
 pub fn bind_ipi(vcpu: u32) -> Result<Port, XenError> {
-    let mut a = evtchn_bind_ipi { vcpu, port: 0 };
-    // SAFETY: EVTCHNOP_bind_ipi takes an `evtchn_bind_ipi`.
-    unsafe { event_channel_op(evtchnop::BIND_IPI, &mut a) }?;
+    let mut a = EvtchnBindIpi { vcpu, port: 0 };
+    // SAFETY: EVTCHNOP_bind_ipi takes an `EvtchnBindIpi`.
+    unsafe { event_channel_op(EVTCHNOP_BIND_IPI, &mut a) }?;
     Ok(bound(a.port, vcpu))
 }
 
 /// `EVTCHNOP_alloc_unbound`: a port `remote_dom` may bind to (delivered to
 /// vCPU 0 until [`bind_vcpu`]).
 pub fn alloc_unbound(remote_dom: DomId) -> Result<Port, XenError> {
-    let mut a = evtchn_alloc_unbound {
+    let mut a = EvtchnAllocUnbound {
         dom: DOMID_SELF,
         remote_dom,
         port: 0,
     };
-    // SAFETY: EVTCHNOP_alloc_unbound takes an `evtchn_alloc_unbound`.
-    unsafe { event_channel_op(evtchnop::ALLOC_UNBOUND, &mut a) }?;
+    // SAFETY: EVTCHNOP_alloc_unbound takes an `EvtchnAllocUnbound`.
+    unsafe { event_channel_op(EVTCHNOP_ALLOC_UNBOUND, &mut a) }?;
     Ok(bound(a.port, 0))
 }
 
 /// `EVTCHNOP_bind_interdomain`: connects to `remote_port` of `remote_dom`;
 /// returns the local port (delivered to vCPU 0 until [`bind_vcpu`]).
 pub fn bind_interdomain(remote_dom: DomId, remote_port: Port) -> Result<Port, XenError> {
-    let mut a = evtchn_bind_interdomain {
+    let mut a = EvtchnBindInterdomain {
         remote_dom,
         remote_port,
         local_port: 0,
     };
-    // SAFETY: EVTCHNOP_bind_interdomain takes an `evtchn_bind_interdomain`.
-    unsafe { event_channel_op(evtchnop::BIND_INTERDOMAIN, &mut a) }?;
+    // SAFETY: EVTCHNOP_bind_interdomain takes an `EvtchnBindInterdomain`.
+    unsafe { event_channel_op(EVTCHNOP_BIND_INTERDOMAIN, &mut a) }?;
     Ok(bound(a.local_port, 0))
 }
 
@@ -133,11 +129,11 @@ pub fn bind_interdomain(remote_dom: DomId, remote_port: Port) -> Result<Port, Xe
 /// unbound and global-VIRQ ports; Xen refuses IPI and per-vCPU VIRQ ports).
 pub fn bind_vcpu(port: Port, vcpu: u32) -> Result<(), XenError> {
     check_port(port)?;
-    let mut a = evtchn_bind_vcpu { port, vcpu };
+    let mut a = EvtchnBindVcpu { port, vcpu };
     // Record first so an event racing with the rebind is handled by either.
     let old = BOUND[port as usize].swap(vcpu, Ordering::SeqCst);
-    // SAFETY: EVTCHNOP_bind_vcpu takes an `evtchn_bind_vcpu`.
-    if let Err(e) = unsafe { event_channel_op(evtchnop::BIND_VCPU, &mut a) } {
+    // SAFETY: EVTCHNOP_bind_vcpu takes an `EvtchnBindVcpu`.
+    if let Err(e) = unsafe { event_channel_op(EVTCHNOP_BIND_VCPU, &mut a) } {
         BOUND[port as usize].store(old, Ordering::SeqCst);
         return Err(e);
     }
@@ -158,9 +154,9 @@ pub fn set_handler(port: Port, handler: Option<Handler>) -> Result<(), XenError>
 
 /// `EVTCHNOP_send`.
 pub fn send(port: Port) -> Result<(), XenError> {
-    let mut a = evtchn_send { port };
-    // SAFETY: EVTCHNOP_send takes an `evtchn_send`.
-    unsafe { event_channel_op(evtchnop::SEND, &mut a) }.map(drop)
+    let mut a = EvtchnSend { port };
+    // SAFETY: EVTCHNOP_send takes an `EvtchnSend`.
+    unsafe { event_channel_op(EVTCHNOP_SEND, &mut a) }.map(drop)
 }
 
 /// Masks `port`.
@@ -176,9 +172,9 @@ pub fn unmask(port: Port) -> Result<(), XenError> {
     let p = check_port(port)?;
     mask_word(p / 64).fetch_and(!(1 << (p % 64)), Ordering::SeqCst);
     if pending_word(p / 64).load(Ordering::SeqCst) & (1 << (p % 64)) != 0 {
-        let mut a = evtchn_unmask { port };
-        // SAFETY: EVTCHNOP_unmask takes an `evtchn_unmask`.
-        unsafe { event_channel_op(evtchnop::UNMASK, &mut a) }?;
+        let mut a = EvtchnUnmask { port };
+        // SAFETY: EVTCHNOP_unmask takes an `EvtchnUnmask`.
+        unsafe { event_channel_op(EVTCHNOP_UNMASK, &mut a) }?;
     }
     Ok(())
 }
@@ -195,9 +191,9 @@ pub fn close(port: Port) -> Result<(), XenError> {
     let p = check_port(port)?;
     let _ = mask(port);
     HANDLERS[p].store(0, Ordering::SeqCst);
-    let mut a = evtchn_close { port };
-    // SAFETY: EVTCHNOP_close takes an `evtchn_close`.
-    unsafe { event_channel_op(evtchnop::CLOSE, &mut a) }.map(drop)
+    let mut a = EvtchnClose { port };
+    // SAFETY: EVTCHNOP_close takes an `EvtchnClose`.
+    unsafe { event_channel_op(EVTCHNOP_CLOSE, &mut a) }.map(drop)
 }
 
 /// Events that arrived with no handler installed.

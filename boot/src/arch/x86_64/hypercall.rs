@@ -16,7 +16,7 @@
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use crate::xen::{hc, xenver, XenError};
+use crate::xen::*;
 
 global_asm!(
     r#"
@@ -83,12 +83,12 @@ pub fn init() -> Result<(u32, u32), InitError> {
     // or vmmcall (0f 01 d9): remember which for `block_with_interrupts`.
     // SAFETY: Xen has written the page; reading bytes of our own static.
     let b = unsafe {
-        core::ptr::read_volatile((page as *const u8).add(hc::SCHED_OP as usize * 32 + 7))
+        core::ptr::read_volatile((page as *const u8).add(HYPERVISOR_SCHED_OP as usize * 32 + 7))
     };
     AMD.store(b == 0xd9, Ordering::Relaxed);
     READY.store(true, Ordering::Release);
     // SAFETY: XENVER_version takes no buffer.
-    let v = unsafe { hypercall(hc::XEN_VERSION, xenver::VERSION as u64, 0, 0, 0, 0) } as u32;
+    let v = unsafe { hypercall(HYPERVISOR_XEN_VERSION, XENVER_VERSION as u64, 0, 0, 0, 0) } as u32;
     XEN_VERSION.store(v, Ordering::Relaxed);
     let (maj, min) = (v >> 16, v & 0xffff);
     if (maj, min) < MIN_XEN {
@@ -114,8 +114,8 @@ pub fn xen_extraversion() -> [u8; 16] {
     // SAFETY: XENVER_extraversion writes a char[16] into `buf`.
     unsafe {
         hypercall(
-            hc::XEN_VERSION,
-            xenver::EXTRAVERSION as u64,
+            HYPERVISOR_XEN_VERSION,
+            XENVER_EXTRAVERSION as u64,
             buf.as_mut_ptr() as u64,
             0,
             0,
@@ -192,7 +192,7 @@ macro_rules! hypercall {
 /// `arg` must be the structure `cmd` expects.
 pub unsafe fn memory_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError> {
     // SAFETY: forwarded contract.
-    XenError::check(unsafe { hypercall(hc::MEMORY_OP, cmd.into(), arg as u64, 0, 0, 0) })
+    XenError::check(unsafe { hypercall(HYPERVISOR_MEMORY_OP, cmd.into(), arg as u64, 0, 0, 0) })
 }
 
 /// `HYPERVISOR_hvm_op(cmd, arg)`.
@@ -201,7 +201,7 @@ pub unsafe fn memory_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError> {
 /// `arg` must be the structure `cmd` expects.
 pub unsafe fn hvm_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError> {
     // SAFETY: forwarded contract.
-    XenError::check(unsafe { hypercall(hc::HVM_OP, cmd.into(), arg as u64, 0, 0, 0) })
+    XenError::check(unsafe { hypercall(HYPERVISOR_HVM_OP, cmd.into(), arg as u64, 0, 0, 0) })
 }
 
 /// `HYPERVISOR_event_channel_op(cmd, arg)`.
@@ -210,7 +210,9 @@ pub unsafe fn hvm_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError> {
 /// `arg` must be the structure `cmd` expects.
 pub unsafe fn event_channel_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError> {
     // SAFETY: forwarded contract.
-    XenError::check(unsafe { hypercall(hc::EVENT_CHANNEL_OP, cmd.into(), arg as u64, 0, 0, 0) })
+    XenError::check(unsafe {
+        hypercall(HYPERVISOR_EVENT_CHANNEL_OP, cmd.into(), arg as u64, 0, 0, 0)
+    })
 }
 
 /// `HYPERVISOR_sched_op(cmd, arg)`.
@@ -219,7 +221,7 @@ pub unsafe fn event_channel_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError
 /// `arg` must be the structure `cmd` expects.
 pub unsafe fn sched_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError> {
     // SAFETY: forwarded contract.
-    XenError::check(unsafe { hypercall(hc::SCHED_OP, cmd.into(), arg as u64, 0, 0, 0) })
+    XenError::check(unsafe { hypercall(HYPERVISOR_SCHED_OP, cmd.into(), arg as u64, 0, 0, 0) })
 }
 
 /// `HYPERVISOR_vcpu_op(cmd, vcpu, arg)`.
@@ -228,7 +230,16 @@ pub unsafe fn sched_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError> {
 /// `arg` must be the structure `cmd` expects (or null where allowed).
 pub unsafe fn vcpu_op<T>(cmd: u32, vcpu: u32, arg: *mut T) -> Result<u64, XenError> {
     // SAFETY: forwarded contract.
-    XenError::check(unsafe { hypercall(hc::VCPU_OP, cmd.into(), vcpu.into(), arg as u64, 0, 0) })
+    XenError::check(unsafe {
+        hypercall(
+            HYPERVISOR_VCPU_OP,
+            cmd.into(),
+            vcpu.into(),
+            arg as u64,
+            0,
+            0,
+        )
+    })
 }
 
 /// `HYPERVISOR_xen_version(cmd, arg)`.
@@ -237,7 +248,7 @@ pub unsafe fn vcpu_op<T>(cmd: u32, vcpu: u32, arg: *mut T) -> Result<u64, XenErr
 /// `arg` must be the buffer `cmd` expects (or null).
 pub unsafe fn xen_version_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError> {
     // SAFETY: forwarded contract.
-    XenError::check(unsafe { hypercall(hc::XEN_VERSION, cmd.into(), arg as u64, 0, 0, 0) })
+    XenError::check(unsafe { hypercall(HYPERVISOR_XEN_VERSION, cmd.into(), arg as u64, 0, 0, 0) })
 }
 
 /// `HYPERVISOR_domctl(arg)`. `arg` must start with the common header
@@ -248,7 +259,7 @@ pub unsafe fn xen_version_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError> 
 /// `arg` must point to a valid, writable `struct xen_domctl`.
 pub unsafe fn domctl<T>(arg: *mut T) -> Result<u64, XenError> {
     // SAFETY: forwarded contract.
-    XenError::check(unsafe { hypercall(hc::DOMCTL, arg as u64, 0, 0, 0, 0) })
+    XenError::check(unsafe { hypercall(HYPERVISOR_DOMCTL, arg as u64, 0, 0, 0, 0) })
 }
 
 // Idle entry: `SCHEDOP_block` with interrupts enabled. `sti` is followed by a
@@ -290,8 +301,8 @@ boot_idle_svm_call:
 boot_idle_svm_end:
     ret
     "#,
-    sched_op = const hc::SCHED_OP,
-    block = const crate::xen::schedop::BLOCK,
+    sched_op = const HYPERVISOR_SCHED_OP,
+    block = const SCHEDOP_BLOCK,
 );
 
 extern "C" {

@@ -1,6 +1,6 @@
 //! Scheduling: block, yield, shutdown.
 
-use crate::xen::{schedop, ShutdownReason};
+use crate::xen::*;
 
 use super::hypercall;
 
@@ -8,12 +8,12 @@ use super::hypercall;
 /// the last lines reach xenconsoled before the domain goes away.
 pub fn shutdown(reason: ShutdownReason) -> ! {
     super::console::flush();
-    let mut arg = xen_sys::sched_shutdown {
+    let mut arg = sched_shutdown {
         reason: reason as u32,
     };
     loop {
         // SAFETY: SCHEDOP_shutdown takes a `sched_shutdown`.
-        let _ = unsafe { hypercall::sched_op(schedop::SHUTDOWN, &mut arg) };
+        let _ = unsafe { hypercall::sched_op(SCHEDOP_SHUTDOWN, &mut arg) };
         // Only reached if Xen refused: keep trying, never run on.
         core::hint::spin_loop();
     }
@@ -61,5 +61,5 @@ pub fn idle_forever() -> ! {
 /// `SCHEDOP_yield`.
 pub fn yield_now() {
     // SAFETY: SCHEDOP_yield ignores its argument.
-    let _ = unsafe { hypercall::sched_op::<u8>(schedop::YIELD, core::ptr::null_mut()) };
+    let _ = unsafe { hypercall::sched_op::<u8>(SCHEDOP_YIELD, core::ptr::null_mut()) };
 }

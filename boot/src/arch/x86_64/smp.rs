@@ -10,7 +10,7 @@ use spin::Mutex;
 use x86_64::registers::control::{Cr0Flags, Cr4Flags};
 use x86_64::registers::model_specific::EferFlags;
 
-use crate::xen::{vcpuop, Port, VcpuHvmContext, VcpuHvmX86_64, XenError, VCPU_HVM_MODE_64B};
+use crate::xen::*;
 
 use super::percpu::{self, MAX_VCPUS};
 use super::{evtchn, gdt, hypercall, idt, sched, time};
@@ -36,7 +36,7 @@ pub fn probe() -> u32 {
     let mut n = 0;
     while (n as usize) < MAX_VCPUS {
         // SAFETY: VCPUOP_is_up takes no argument.
-        match unsafe { hypercall::vcpu_op::<u8>(vcpuop::IS_UP, n, core::ptr::null_mut()) } {
+        match unsafe { hypercall::vcpu_op::<u8>(VCPUOP_IS_UP, n, core::ptr::null_mut()) } {
             Ok(_) => n += 1,
             Err(_) => break,
         }
@@ -109,9 +109,9 @@ fn start_one(id: u32) -> Result<(), XenError> {
     };
     // SAFETY: VCPUOP_initialise takes a `vcpu_hvm_context` for PVH guests;
     // the stack and page tables stay valid forever.
-    unsafe { hypercall::vcpu_op(vcpuop::INITIALISE, id, &mut ctx) }?;
+    unsafe { hypercall::vcpu_op(VCPUOP_INITIALISE, id, &mut ctx) }?;
     // SAFETY: VCPUOP_up takes no argument.
-    unsafe { hypercall::vcpu_op::<u8>(vcpuop::UP, id, core::ptr::null_mut()) }?;
+    unsafe { hypercall::vcpu_op::<u8>(VCPUOP_UP, id, core::ptr::null_mut()) }?;
     Ok(())
 }
 
@@ -126,7 +126,7 @@ pub fn bring_up() -> Result<u32, (u32, XenError)> {
             let deadline = time::now_ns() + 5_000_000_000;
             while !percpu::cpu(id).online.load(Ordering::Acquire) {
                 if time::now_ns() > deadline {
-                    return Err((id, XenError(62)));
+                    return Err((id, XenError::ETIME));
                 }
                 sched::yield_now();
             }

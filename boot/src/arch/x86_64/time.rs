@@ -3,7 +3,7 @@
 
 use core::sync::atomic::{fence, Ordering};
 
-use crate::xen::{scale_tsc_delta, vcpuop, VcpuSetSingleshotTimer, XenError, VIRQ_TIMER};
+use crate::xen::*;
 
 use super::{evtchn, hypercall, percpu, sched};
 
@@ -55,7 +55,7 @@ pub fn init_this_vcpu() -> Result<(), XenError> {
     let me = percpu::current_vcpu();
     // SAFETY: VCPUOP_stop_periodic_timer takes no argument.
     let _ =
-        unsafe { hypercall::vcpu_op::<u8>(vcpuop::STOP_PERIODIC_TIMER, me, core::ptr::null_mut()) };
+        unsafe { hypercall::vcpu_op::<u8>(VCPUOP_STOP_PERIODIC_TIMER, me, core::ptr::null_mut()) };
     let port = evtchn::bind_virq(VIRQ_TIMER, me)?;
     evtchn::set_handler(port, Some(on_timer))?;
     percpu::this_cpu().timer_port.store(port, Ordering::Relaxed);
@@ -71,7 +71,7 @@ pub fn set_timer(deadline_ns: u64) -> Result<(), XenError> {
     };
     // SAFETY: VCPUOP_set_singleshot_timer takes a `vcpu_set_singleshot_timer`
     // and must be issued by the vCPU itself, which it is.
-    unsafe { hypercall::vcpu_op(vcpuop::SET_SINGLESHOT_TIMER, percpu::current_vcpu(), &mut t) }
+    unsafe { hypercall::vcpu_op(VCPUOP_SET_SINGLESHOT_TIMER, percpu::current_vcpu(), &mut t) }
         .map(drop)
 }
 
@@ -80,7 +80,7 @@ pub fn stop_timer() -> Result<(), XenError> {
     // SAFETY: VCPUOP_stop_singleshot_timer takes no argument.
     unsafe {
         hypercall::vcpu_op::<u8>(
-            vcpuop::STOP_SINGLESHOT_TIMER,
+            VCPUOP_STOP_SINGLESHOT_TIMER,
             percpu::current_vcpu(),
             core::ptr::null_mut(),
         )

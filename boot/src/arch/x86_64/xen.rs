@@ -5,10 +5,7 @@
 
 use core::sync::atomic::Ordering;
 
-use crate::xen::{
-    hvm, shared_info, vcpu_info, vcpuop, xenmem, VcpuRegisterVcpuInfo, XenAddToPhysmap, XenError,
-    XenHvmParam, DOMID_SELF,
-};
+use crate::xen::*;
 
 use super::hypercall;
 use super::percpu::{self, MAX_VCPUS};
@@ -32,12 +29,12 @@ pub fn map_shared_info() -> Result<(), XenError> {
     let mut xatp = XenAddToPhysmap {
         domid: DOMID_SELF,
         size: 0,
-        space: xenmem::MAPSPACE_SHARED_INFO,
+        space: XENMAPSPACE_SHARED_INFO,
         idx: 0,
         gpfn: shared_info() as u64 >> 12,
     };
     // SAFETY: XENMEM_add_to_physmap takes a `xen_add_to_physmap`.
-    unsafe { hypercall::memory_op(xenmem::ADD_TO_PHYSMAP, &mut xatp) }.map(drop)
+    unsafe { hypercall::memory_op(XENMEM_ADD_TO_PHYSMAP, &mut xatp) }.map(drop)
 }
 
 /// Registers `vcpu`'s `vcpu_info` (any vCPU may do it for any other before
@@ -56,7 +53,7 @@ pub fn register_vcpu_info(vcpu: u32) -> Result<(), XenError> {
     };
     // SAFETY: VCPUOP_register_vcpu_info takes a `vcpu_register_vcpu_info`;
     // the 64-byte slot does not cross a page (64-byte aligned array).
-    unsafe { hypercall::vcpu_op(vcpuop::REGISTER_VCPU_INFO, vcpu, &mut arg) }?;
+    unsafe { hypercall::vcpu_op(VCPUOP_REGISTER_VCPU_INFO, vcpu, &mut arg) }?;
     percpu::cpu(vcpu).vcpu_info.store(p, Ordering::Release);
     Ok(())
 }
@@ -75,7 +72,7 @@ pub fn get_param(index: u32) -> Result<u64, XenError> {
         value: 0,
     };
     // SAFETY: HVMOP_get_param takes a `xen_hvm_param`.
-    unsafe { hypercall::hvm_op(hvm::GET_PARAM, &mut p) }?;
+    unsafe { hypercall::hvm_op(HVMOP_GET_PARAM, &mut p) }?;
     Ok(p.value)
 }
 
@@ -88,5 +85,5 @@ pub fn set_param(index: u32, value: u64) -> Result<(), XenError> {
         value,
     };
     // SAFETY: HVMOP_set_param takes a `xen_hvm_param`.
-    unsafe { hypercall::hvm_op(hvm::SET_PARAM, &mut p) }.map(drop)
+    unsafe { hypercall::hvm_op(HVMOP_SET_PARAM, &mut p) }.map(drop)
 }

@@ -1,22 +1,22 @@
-//! `public/event_channel.h` (Xen 4.17): the ops a consumer uses to bind
-//! and signal Xen's ports.
+//! `public/event_channel.h` (Xen 4.17): the ops our kernels and tools use
+//! to allocate, bind and signal ports. The op numbers are `xen-sys`'s; the
+//! structs are ours (they are built field by field, so they derive
+//! `Default`), layout-tested against the header.
 
 use core::mem::{offset_of, size_of};
 
-pub const EVTCHNOP_BIND_INTERDOMAIN: u32 = 0;
-pub const EVTCHNOP_CLOSE: u32 = 3;
-pub const EVTCHNOP_SEND: u32 = 4;
-pub const EVTCHNOP_STATUS: u32 = 5;
-pub const EVTCHNOP_ALLOC_UNBOUND: u32 = 6;
-pub const EVTCHNOP_BIND_VCPU: u32 = 8;
-pub const EVTCHNOP_UNMASK: u32 = 9;
-
-pub const EVTCHNSTAT_CLOSED: u32 = 0;
-pub const EVTCHNSTAT_UNBOUND: u32 = 1;
-pub const EVTCHNSTAT_INTERDOMAIN: u32 = 2;
-pub const EVTCHNSTAT_PIRQ: u32 = 3;
-pub const EVTCHNSTAT_VIRQ: u32 = 4;
-pub const EVTCHNSTAT_IPI: u32 = 5;
+pub use xen_sys::{
+    EVTCHNOP_alloc_unbound as EVTCHNOP_ALLOC_UNBOUND,
+    EVTCHNOP_bind_interdomain as EVTCHNOP_BIND_INTERDOMAIN, EVTCHNOP_bind_ipi as EVTCHNOP_BIND_IPI,
+    EVTCHNOP_bind_vcpu as EVTCHNOP_BIND_VCPU, EVTCHNOP_bind_virq as EVTCHNOP_BIND_VIRQ,
+    EVTCHNOP_close as EVTCHNOP_CLOSE, EVTCHNOP_send as EVTCHNOP_SEND,
+    EVTCHNOP_status as EVTCHNOP_STATUS, EVTCHNOP_unmask as EVTCHNOP_UNMASK,
+};
+pub use xen_sys::{
+    EVTCHNSTAT_closed as EVTCHNSTAT_CLOSED, EVTCHNSTAT_interdomain as EVTCHNSTAT_INTERDOMAIN,
+    EVTCHNSTAT_ipi as EVTCHNSTAT_IPI, EVTCHNSTAT_pirq as EVTCHNSTAT_PIRQ,
+    EVTCHNSTAT_unbound as EVTCHNSTAT_UNBOUND, EVTCHNSTAT_virq as EVTCHNSTAT_VIRQ,
+};
 
 pub type EvtchnPort = u32;
 
@@ -34,6 +34,21 @@ pub struct EvtchnBindInterdomain {
     pub remote_dom: u16,
     pub remote_port: EvtchnPort,
     pub local_port: EvtchnPort,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnBindVirq {
+    pub virq: u32,
+    pub vcpu: u32,
+    pub port: EvtchnPort,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnBindIpi {
+    pub vcpu: u32,
+    pub port: EvtchnPort,
 }
 
 #[repr(C)]
@@ -93,6 +108,8 @@ const _: () = {
     assert!(size_of::<EvtchnBindInterdomain>() == 12);
     assert!(offset_of!(EvtchnBindInterdomain, remote_port) == 4);
     assert!(offset_of!(EvtchnBindInterdomain, local_port) == 8);
+    assert!(size_of::<EvtchnBindVirq>() == 12);
+    assert!(size_of::<EvtchnBindIpi>() == 8);
     assert!(size_of::<EvtchnClose>() == 4);
     assert!(size_of::<EvtchnSend>() == 4);
     assert!(size_of::<EvtchnBindVcpu>() == 8);

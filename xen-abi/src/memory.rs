@@ -1,10 +1,39 @@
-//! `public/memory.h` (Xen 4.17): `XENMEM_acquire_resource` and
-//! `XENMEM_access_op`.
+//! `public/memory.h` (Xen 4.17): `XENMEM_add_to_physmap`,
+//! `XENMEM_acquire_resource` and `XENMEM_access_op`.
 
 use core::mem::{offset_of, size_of};
 
+pub const XENMEM_ADD_TO_PHYSMAP: u32 = 7;
+pub const XENMEM_REMOVE_FROM_PHYSMAP: u32 = 15;
 pub const XENMEM_ACCESS_OP: u32 = 21;
 pub const XENMEM_ACQUIRE_RESOURCE: u32 = 28;
+
+/// `struct xen_remove_from_physmap`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenRemoveFromPhysmap {
+    pub domid: u16,
+    /// GFN of the page to unmap.
+    pub gpfn: u64,
+}
+
+/// `XENMAPSPACE_shared_info`.
+pub const XENMAPSPACE_SHARED_INFO: u32 = 0;
+
+/// `struct xen_add_to_physmap`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenAddToPhysmap {
+    pub domid: u16,
+    /// Number of pages (`XENMAPSPACE_gmfn_range` only).
+    pub size: u16,
+    /// `XENMAPSPACE_*`.
+    pub space: u32,
+    /// Index in the space.
+    pub idx: u64,
+    /// GFN to map at.
+    pub gpfn: u64,
+}
 
 pub const XENMEM_RESOURCE_IOREQ_SERVER: u16 = 0;
 pub const XENMEM_RESOURCE_GRANT_TABLE: u16 = 1;
@@ -65,6 +94,9 @@ pub struct XenMemAccessOp {
 }
 
 const _: () = {
+    assert!(size_of::<XenAddToPhysmap>() == 24);
+    assert!(size_of::<XenRemoveFromPhysmap>() == 16);
+    assert!(offset_of!(XenAddToPhysmap, idx) == 8);
     assert!(size_of::<XenMemAcquireResource>() == 32);
     assert!(offset_of!(XenMemAcquireResource, id) == 4);
     assert!(offset_of!(XenMemAcquireResource, frame) == 16);

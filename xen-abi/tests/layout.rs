@@ -16,7 +16,7 @@ use core::mem::{offset_of, size_of};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use vmevent::abi::*;
+use xen_abi::*;
 
 struct Checks {
     items: Vec<(String, u64)>,
@@ -554,6 +554,9 @@ fn stock_checks() -> Checks {
     konst!(c,
         XENMEM_ACCESS_OP => "XENMEM_access_op",
         XENMEM_ACQUIRE_RESOURCE => "XENMEM_acquire_resource",
+        XENMEM_ADD_TO_PHYSMAP => "XENMEM_add_to_physmap",
+        XENMEM_REMOVE_FROM_PHYSMAP => "XENMEM_remove_from_physmap",
+        XENMAPSPACE_SHARED_INFO => "XENMAPSPACE_shared_info",
         XENMEM_RESOURCE_IOREQ_SERVER => "XENMEM_resource_ioreq_server",
         XENMEM_RESOURCE_GRANT_TABLE => "XENMEM_resource_grant_table",
         XENMEM_RESOURCE_VMTRACE_BUF => "XENMEM_resource_vmtrace_buf",
@@ -573,6 +576,20 @@ fn stock_checks() -> Checks {
         "struct xen_mem_acquire_resource",
         [domid, type_, id, nr_frames, pad, frame, frame_list]
     );
+    size!(c, XenAddToPhysmap, "struct xen_add_to_physmap");
+    offs!(
+        c,
+        XenAddToPhysmap,
+        "struct xen_add_to_physmap",
+        [domid, size, space, idx, gpfn]
+    );
+    size!(c, XenRemoveFromPhysmap, "struct xen_remove_from_physmap");
+    offs!(
+        c,
+        XenRemoveFromPhysmap,
+        "struct xen_remove_from_physmap",
+        [domid, gpfn]
+    );
     size!(c, XenMemAccessOp, "struct xen_mem_access_op");
     offs!(
         c,
@@ -585,6 +602,13 @@ fn stock_checks() -> Checks {
     konst!(c,
         HVMOP_SET_PARAM => "HVMOP_set_param",
         HVMOP_GET_PARAM => "HVMOP_get_param",
+        HVMOP_GUEST_REQUEST_VM_EVENT => "HVMOP_guest_request_vm_event",
+        HVM_PARAM_CALLBACK_IRQ => "HVM_PARAM_CALLBACK_IRQ",
+        HVM_PARAM_CALLBACK_TYPE_VECTOR => "((uint64_t)HVM_PARAM_CALLBACK_TYPE_VECTOR << 56)",
+        HVM_PARAM_STORE_PFN => "HVM_PARAM_STORE_PFN",
+        HVM_PARAM_STORE_EVTCHN => "HVM_PARAM_STORE_EVTCHN",
+        HVM_PARAM_CONSOLE_PFN => "HVM_PARAM_CONSOLE_PFN",
+        HVM_PARAM_CONSOLE_EVTCHN => "HVM_PARAM_CONSOLE_EVTCHN",
         HVM_PARAM_MONITOR_RING_PFN => "HVM_PARAM_MONITOR_RING_PFN",
         XEN_DMOP_INJECT_EVENT => "XEN_DMOP_inject_event",
         XEN_DMOP_EVENT_EXT_INT => "XEN_DMOP_EVENT_ext_int",
@@ -626,6 +650,8 @@ fn stock_checks() -> Checks {
         EVTCHNOP_ALLOC_UNBOUND => "EVTCHNOP_alloc_unbound",
         EVTCHNOP_BIND_VCPU => "EVTCHNOP_bind_vcpu",
         EVTCHNOP_UNMASK => "EVTCHNOP_unmask",
+        EVTCHNOP_BIND_VIRQ => "EVTCHNOP_bind_virq",
+        EVTCHNOP_BIND_IPI => "EVTCHNOP_bind_ipi",
         EVTCHNSTAT_CLOSED => "EVTCHNSTAT_closed",
         EVTCHNSTAT_UNBOUND => "EVTCHNSTAT_unbound",
         EVTCHNSTAT_INTERDOMAIN => "EVTCHNSTAT_interdomain",
@@ -647,6 +673,15 @@ fn stock_checks() -> Checks {
         "struct evtchn_bind_interdomain",
         [remote_dom, remote_port, local_port]
     );
+    size!(c, EvtchnBindVirq, "struct evtchn_bind_virq");
+    offs!(
+        c,
+        EvtchnBindVirq,
+        "struct evtchn_bind_virq",
+        [virq, vcpu, port]
+    );
+    size!(c, EvtchnBindIpi, "struct evtchn_bind_ipi");
+    offs!(c, EvtchnBindIpi, "struct evtchn_bind_ipi", [vcpu, port]);
     size!(c, EvtchnClose, "struct evtchn_close");
     size!(c, EvtchnSend, "struct evtchn_send");
     size!(c, EvtchnBindVcpu, "struct evtchn_bind_vcpu");
@@ -669,7 +704,104 @@ fn stock_checks() -> Checks {
         HYPERVISOR_HVM_OP => "__HYPERVISOR_hvm_op",
         HYPERVISOR_DOMCTL => "__HYPERVISOR_domctl",
         HYPERVISOR_DM_OP => "__HYPERVISOR_dm_op",
+        HYPERVISOR_VCPU_OP => "__HYPERVISOR_vcpu_op",
+        HYPERVISOR_XEN_VERSION => "__HYPERVISOR_xen_version",
         DOMID_SELF => "DOMID_SELF",
+        SCHEDOP_YIELD => "SCHEDOP_yield",
+        SCHEDOP_BLOCK => "SCHEDOP_block",
+        SCHEDOP_SHUTDOWN => "SCHEDOP_shutdown",
+        VIRQ_TIMER => "VIRQ_TIMER",
+        ShutdownReason::Poweroff as u32 => "SHUTDOWN_poweroff",
+        ShutdownReason::Reboot as u32 => "SHUTDOWN_reboot",
+        ShutdownReason::Suspend as u32 => "SHUTDOWN_suspend",
+        ShutdownReason::Crash as u32 => "SHUTDOWN_crash",
+        ShutdownReason::Watchdog as u32 => "SHUTDOWN_watchdog",
+    );
+
+    // ---- errno.h (Xen's values; XEN_ prefixed in the header)
+    konst!(c,
+        XenError::EPERM.0 => "XEN_EPERM",
+        XenError::ENOENT.0 => "XEN_ENOENT",
+        XenError::ESRCH.0 => "XEN_ESRCH",
+        XenError::E2BIG.0 => "XEN_E2BIG",
+        XenError::EAGAIN.0 => "XEN_EAGAIN",
+        XenError::ENOMEM.0 => "XEN_ENOMEM",
+        XenError::EACCES.0 => "XEN_EACCES",
+        XenError::EFAULT.0 => "XEN_EFAULT",
+        XenError::EBUSY.0 => "XEN_EBUSY",
+        XenError::EEXIST.0 => "XEN_EEXIST",
+        XenError::EXDEV.0 => "XEN_EXDEV",
+        XenError::ENODEV.0 => "XEN_ENODEV",
+        XenError::EINVAL.0 => "XEN_EINVAL",
+        XenError::ENOSPC.0 => "XEN_ENOSPC",
+        XenError::ENOSYS.0 => "XEN_ENOSYS",
+        XenError::ETIME.0 => "XEN_ETIME",
+        XenError::EOPNOTSUPP.0 => "XEN_EOPNOTSUPP",
+    );
+
+    // ---- vcpu.h, hvm/hvm_vcpu.h
+    konst!(c,
+        VCPUOP_INITIALISE => "VCPUOP_initialise",
+        VCPUOP_UP => "VCPUOP_up",
+        VCPUOP_IS_UP => "VCPUOP_is_up",
+        VCPUOP_STOP_PERIODIC_TIMER => "VCPUOP_stop_periodic_timer",
+        VCPUOP_SET_SINGLESHOT_TIMER => "VCPUOP_set_singleshot_timer",
+        VCPUOP_STOP_SINGLESHOT_TIMER => "VCPUOP_stop_singleshot_timer",
+        VCPUOP_REGISTER_VCPU_INFO => "VCPUOP_register_vcpu_info",
+        VCPU_HVM_MODE_64B => "VCPU_HVM_MODE_64B",
+    );
+    size!(c, VcpuRegisterVcpuInfo, "struct vcpu_register_vcpu_info");
+    offs!(
+        c,
+        VcpuRegisterVcpuInfo,
+        "struct vcpu_register_vcpu_info",
+        [mfn, offset, rsvd]
+    );
+    size!(
+        c,
+        VcpuSetSingleshotTimer,
+        "struct vcpu_set_singleshot_timer"
+    );
+    offs!(
+        c,
+        VcpuSetSingleshotTimer,
+        "struct vcpu_set_singleshot_timer",
+        [timeout_abs_ns, flags]
+    );
+    size!(c, VcpuHvmX86_64, "struct vcpu_hvm_x86_64");
+    offs!(
+        c,
+        VcpuHvmX86_64,
+        "struct vcpu_hvm_x86_64",
+        [rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, rip, rflags, cr0, cr3, cr4, efer]
+    );
+    size!(c, VcpuHvmContext, "struct vcpu_hvm_context");
+    off!(c, VcpuHvmContext, "struct vcpu_hvm_context", mode);
+    c.add(
+        "offsetof(struct vcpu_hvm_context, cpu_regs.x86_64)".into(),
+        offset_of!(VcpuHvmContext, regs) as u64,
+    );
+
+    // ---- version.h, io/console.h
+    konst!(c,
+        XENVER_VERSION => "XENVER_version",
+        XENVER_EXTRAVERSION => "XENVER_extraversion",
+    );
+    size!(c, XenconsInterface, "struct xencons_interface");
+    // `in` and `out` are Rust keywords.
+    c.add(
+        "offsetof(struct xencons_interface, in)".into(),
+        offset_of!(XenconsInterface, input) as u64,
+    );
+    c.add(
+        "offsetof(struct xencons_interface, out)".into(),
+        offset_of!(XenconsInterface, output) as u64,
+    );
+    offs!(
+        c,
+        XenconsInterface,
+        "struct xencons_interface",
+        [in_cons, in_prod, out_cons, out_prod]
     );
     c
 }
@@ -781,6 +913,8 @@ fn probe(include: Option<&Path>, checks: &Checks, tag: &str) -> BTreeMap<String,
          #include <xen/xen.h>\n#include <xen/vm_event.h>\n#include <xen/domctl.h>\n\
          #include <xen/memory.h>\n#include <xen/event_channel.h>\n\
          #include <xen/hvm/hvm_op.h>\n#include <xen/hvm/params.h>\n#include <xen/hvm/dm_op.h>\n\
+         #include <xen/vcpu.h>\n#include <xen/hvm/hvm_vcpu.h>\n#include <xen/version.h>\n\
+         #include <xen/io/console.h>\n#include <xen/errno.h>\n#include <xen/sched.h>\n\
          int main(void) {\n",
     );
     for (i, (expr, _)) in checks.items.iter().enumerate() {

@@ -1,11 +1,24 @@
-//! `public/hvm/hvm_op.h`, `params.h` and `dm_op.h` (Xen 4.17): what a
-//! monitor needs — reading HVM params and reinjecting a trap it swallowed.
+//! `public/hvm/hvm_op.h`, `params.h` and `dm_op.h` (Xen 4.17): HVM params
+//! (a PVH kernel finds its console and xenstore there; a monitor the stock
+//! ring), the guest's request to its monitor, and reinjecting a trap a
+//! monitor swallowed.
 
 use core::mem::{offset_of, size_of};
 
 pub const HVMOP_SET_PARAM: u32 = 0;
 pub const HVMOP_GET_PARAM: u32 = 1;
+/// `HVMOP_guest_request_vm_event`: a guest asks its monitor (no argument).
+pub const HVMOP_GUEST_REQUEST_VM_EVENT: u32 = 24;
 
+/// How event-channel upcalls are delivered (`HVM_PARAM_CALLBACK_TYPE_*`
+/// in bits 56..63 of the value).
+pub const HVM_PARAM_CALLBACK_IRQ: u32 = 0;
+/// The vector callback type, shifted into place.
+pub const HVM_PARAM_CALLBACK_TYPE_VECTOR: u64 = 2 << 56;
+pub const HVM_PARAM_STORE_PFN: u32 = 1;
+pub const HVM_PARAM_STORE_EVTCHN: u32 = 2;
+pub const HVM_PARAM_CONSOLE_PFN: u32 = 17;
+pub const HVM_PARAM_CONSOLE_EVTCHN: u32 = 18;
 /// GFN of the stock vm_event ring page in the target's physmap.
 pub const HVM_PARAM_MONITOR_RING_PFN: u32 = 28;
 
