@@ -41,6 +41,8 @@ struct Stats {
     malformed: AtomicU64,
     async_events: AtomicU64,
     inject_failed: AtomicU64,
+    /// Failed `EVTCHNOP_send`s of an answered slot (each retried).
+    notify_failed: AtomicU64,
     /// `[target vCPU][VM_EVENT_REASON_*]`.
     by_vcpu: [[AtomicU64; NR_REASONS]; MAX_VCPUS],
     denied_by_reason: [AtomicU64; NR_REASONS],
@@ -65,6 +67,7 @@ impl Stats {
             malformed: AtomicU64::new(0),
             async_events: AtomicU64::new(0),
             inject_failed: AtomicU64::new(0),
+            notify_failed: AtomicU64::new(0),
             by_vcpu: [const { [const { AtomicU64::new(0) }; NR_REASONS] }; MAX_VCPUS],
             denied_by_reason: [const { AtomicU64::new(0) }; NR_REASONS],
         }
@@ -72,16 +75,26 @@ impl Stats {
 
     fn print(&self, nr_target_vcpus: u32) {
         use core::fmt::Write;
-        for v in 0..nr_target_vcpus as usize {
+        for (v, counts) in self
+            .by_vcpu
+            .iter()
+            .enumerate()
+            .take(nr_target_vcpus as usize)
+        {
             let mut line = alloc::format!("stub: vcpu={v}");
             for (r, name) in REPORTED {
                 let _ = write!(
                     line,
                     " {name}={}",
-                    self.by_vcpu[v][r as usize].load(Ordering::Relaxed)
+                    counts[r as usize].load(Ordering::Relaxed)
                 );
             }
             println!("{line}");
+        }
+        if nr_target_vcpus as usize > MAX_VCPUS {
+            println!(
+                "stub: vCPUs {MAX_VCPUS}..{nr_target_vcpus} are served but not counted per vCPU"
+            );
         }
         let mut line = String::from("stub: denied");
         for (r, name) in REPORTED {
@@ -350,12 +363,15 @@ fn audit(cfg: &Config, rec: &vmevent::AuditRecord) {
 }
 
 /// Answers one request with the policy; counts and audits it.
+/// Applies the policy to one event. `sync`: it came from a slot (and is
+/// counted as served); async events are counted by kind only.
 fn decide(
     cfg: &Config,
     policy: &Policy,
     stats: &Stats,
     req: &VmEventRequest,
     rsp: &mut VmEventResponse,
+    sync: bool,
 ) {
     let verdict = policy.evaluate(req, rsp);
     if let Some(ev) = verdict.inject {
@@ -372,7 +388,9 @@ fn decide(
         }
     }
     let reason = req.reason as usize % NR_REASONS;
-    stats.served.fetch_add(1, Ordering::Relaxed);
+    if sync {
+        stats.served.fetch_add(1, Ordering::Relaxed);
+    }
     if let Some(v) = stats.by_vcpu.get(req.vcpu_id as usize) {
         v[reason].fetch_add(1, Ordering::Relaxed);
     }
@@ -453,29 +471,50 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
         let mut async_consumer = (me == 0).then(|| AsyncRingConsumer::new(a.ring));
         let mut next_check = time::now_ns();
         let mut next_publish = time::now_ns();
+        // Target vCPUs whose answer is published but whose notify failed:
+        // Xen reads a FINISH slot only when notified, so until a send gets
+        // through that vCPU stays paused. Retried on every pass.
+        let mut unsent: Vec<u32> = Vec::new();
         while !STOP.load(Ordering::Acquire) {
-            WORK.get().store(false, Ordering::Release);
+            // A swap, not a store: it is a full barrier, so the slot loads
+            // below cannot be done before the flag is cleared (an event that
+            // sets it again after this point is seen by the wait below).
+            WORK.get().swap(false, Ordering::AcqRel);
+            unsent.retain(|&v| notify(stats, a.local_ports[v as usize]).is_err());
             for &v in &mine {
                 let Some(slot) = a.slots.slot(v) else {
                     continue;
                 };
-                let r = consumer.poll(&slot, v, |req, rsp| decide(cfg, policy, stats, req, rsp));
-                match r {
-                    SlotPoll::Answered => {
-                        let _ = evtchn::send(a.local_ports[v as usize]);
-                    }
+                let r = consumer.poll(&slot, v, |req, rsp| {
+                    decide(cfg, policy, stats, req, rsp, true)
+                });
+                let answered = match r {
+                    SlotPoll::Answered => true,
                     SlotPoll::AnsweredMalformed(_) => {
                         stats.malformed.fetch_add(1, Ordering::Relaxed);
-                        let _ = evtchn::send(a.local_ports[v as usize]);
+                        true
                     }
-                    _ => {}
+                    _ => false,
+                };
+                if answered
+                    && notify(stats, a.local_ports[v as usize]).is_err()
+                    && !unsent.contains(&v)
+                {
+                    unsent.push(v);
                 }
             }
             if let Some(c) = async_consumer.as_mut() {
                 c.poll(u32::MAX, |req| {
                     stats.async_events.fetch_add(1, Ordering::Relaxed);
                     if req.reason == VM_EVENT_REASON_GUEST_REQUEST || cfg.log == LogMode::All {
-                        decide(cfg, policy, stats, req, &mut VmEventResponse::zeroed());
+                        decide(
+                            cfg,
+                            policy,
+                            stats,
+                            req,
+                            &mut VmEventResponse::zeroed(),
+                            false,
+                        );
                     }
                 });
                 let now = time::now_ns();
@@ -499,6 +538,7 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
                 }
             }
             match cfg.wait {
+                _ if !unsent.is_empty() => core::hint::spin_loop(),
                 WaitMode::Poll => core::hint::spin_loop(),
                 WaitMode::Block => {
                     // Bounded, so vCPU 0 keeps checking on the target and
@@ -527,6 +567,20 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
     );
     stats.print(a.nr_target_vcpus);
     Ok(())
+}
+
+/// Tells Xen a slot was answered; a failure is counted (and said once).
+fn notify(stats: &Stats, port: Port) -> Result<(), XenError> {
+    let r = evtchn::send(port);
+    if let Err(e) = r {
+        if stats.notify_failed.fetch_add(1, Ordering::Relaxed) == 0 {
+            println!(
+                "stub: notifying port {port} failed: {} (retried; further failures counted)",
+                e.name()
+            );
+        }
+    }
+    r
 }
 
 /// Why a domain cannot be (or stay) monitored: it is dying, or it has shut

@@ -128,16 +128,24 @@ pub fn bind_interdomain(remote_dom: DomId, remote_port: Port) -> Result<Port, Xe
 /// `EVTCHNOP_bind_vcpu`: deliver `port` to `vcpu` from now on (interdomain,
 /// unbound and global-VIRQ ports; Xen refuses IPI and per-vCPU VIRQ ports).
 pub fn bind_vcpu(port: Port, vcpu: u32) -> Result<(), XenError> {
-    check_port(port)?;
+    let p = check_port(port)?;
+    let bit = 1u64 << (p % 64);
+    // Masked across the move: an event now only sets the pending bit. Were
+    // the port live, an event delivered to the old vCPU while our record
+    // already named the new one would be left pending by both, and a
+    // pending port is never raised again: dead for good.
+    let was_masked = mask_word(p / 64).fetch_or(bit, Ordering::SeqCst) & bit != 0;
     let mut a = EvtchnBindVcpu { port, vcpu };
-    // Record first so an event racing with the rebind is handled by either.
-    let old = BOUND[port as usize].swap(vcpu, Ordering::SeqCst);
     // SAFETY: EVTCHNOP_bind_vcpu takes an `EvtchnBindVcpu`.
-    if let Err(e) = unsafe { event_channel_op(EVTCHNOP_BIND_VCPU, &mut a) } {
-        BOUND[port as usize].store(old, Ordering::SeqCst);
-        return Err(e);
+    let r = unsafe { event_channel_op(EVTCHNOP_BIND_VCPU, &mut a) };
+    if r.is_ok() {
+        BOUND[p].store(vcpu, Ordering::SeqCst);
     }
-    Ok(())
+    if !was_masked {
+        // Xen raises what came in meanwhile on the vCPU now bound.
+        unmask(port)?;
+    }
+    r.map(drop)
 }
 
 /// The vCPU `port` is bound to (as far as we know).
@@ -170,8 +178,12 @@ pub fn mask(port: Port) -> Result<(), XenError> {
 /// (`EVTCHNOP_unmask`).
 pub fn unmask(port: Port) -> Result<(), XenError> {
     let p = check_port(port)?;
-    mask_word(p / 64).fetch_and(!(1 << (p % 64)), Ordering::SeqCst);
-    if pending_word(p / 64).load(Ordering::SeqCst) & (1 << (p % 64)) != 0 {
+    let bit = 1u64 << (p % 64);
+    mask_word(p / 64).fetch_and(!bit, Ordering::SeqCst);
+    if pending_word(p / 64).load(Ordering::SeqCst) & bit != 0 {
+        // Xen re-raises a pending port only when *its* test-and-clear of
+        // the mask bit finds it set: mask again and let Xen clear it.
+        mask_word(p / 64).fetch_or(bit, Ordering::SeqCst);
         let mut a = EvtchnUnmask { port };
         // SAFETY: EVTCHNOP_unmask takes an `EvtchnUnmask`.
         unsafe { event_channel_op(EVTCHNOP_UNMASK, &mut a) }?;
