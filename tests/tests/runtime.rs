@@ -131,6 +131,19 @@ fn smp_selftest_powers_off() {
             run.expect_in(&g, c, &format!("-> vcpu {id} ok"));
         }
         run.expect_in(&g, c, "events: wrong-vcpu deliveries 0");
+        // Pending ports survive an unmask and a move to another vCPU.
+        run.expect_in(
+            &g,
+            c,
+            "pending: unmask delivers an event that came while masked: ok",
+        );
+        if n >= 2 {
+            run.expect_in(
+                &g,
+                c,
+                "pending: bind_vcpu delivers a pending event on the new vCPU once: ok",
+            );
+        }
         let timer = c
             .lines()
             .find(|l| l.starts_with("timer: worst lateness"))
