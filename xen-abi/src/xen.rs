@@ -38,6 +38,8 @@ pub enum ShutdownReason {
     Crash = 3,
     /// Watchdog.
     Watchdog = 4,
+    /// Soft reset: the toolstack rebuilds the domain in place.
+    SoftReset = 5,
 }
 
 /// A negative errno returned by a hypercall (`public/errno.h`: Xen's

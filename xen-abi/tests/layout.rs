@@ -716,6 +716,7 @@ fn stock_checks() -> Checks {
         ShutdownReason::Suspend as u32 => "SHUTDOWN_suspend",
         ShutdownReason::Crash as u32 => "SHUTDOWN_crash",
         ShutdownReason::Watchdog as u32 => "SHUTDOWN_watchdog",
+        ShutdownReason::SoftReset as u32 => "SHUTDOWN_soft_reset",
     );
 
     // ---- errno.h (Xen's values; XEN_ prefixed in the header)

@@ -26,7 +26,7 @@ use workload::{Plan, Then, SUMMARY_TAG};
 
 boot::entry!(main);
 
-const HVM_OP: u32 = 34;
+use boot::xen::HYPERVISOR_HVM_OP as HVM_OP;
 
 fn hvm_op(op: u64, arg: u64) -> i64 {
     // SAFETY: HVMOP_guest_request_vm_event takes no argument (NULL); Xen

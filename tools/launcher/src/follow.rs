@@ -31,11 +31,12 @@ use vmevent::abi::domctl::{
 };
 
 use crate::xc::Xc;
+use vmevent::abi::ShutdownReason;
 
 /// `SHUTDOWN_*` codes after which xl (or a restore) brings the domain back.
-const SHUTDOWN_REBOOT: u32 = 1;
-const SHUTDOWN_SUSPEND: u32 = 2;
-const SHUTDOWN_SOFT_RESET: u32 = 5;
+const SHUTDOWN_REBOOT: u32 = ShutdownReason::Reboot as u32;
+const SHUTDOWN_SUSPEND: u32 = ShutdownReason::Suspend as u32;
+const SHUTDOWN_SOFT_RESET: u32 = ShutdownReason::SoftReset as u32;
 
 /// How the watched pair ended.
 #[derive(Debug, PartialEq, Eq)]
