@@ -362,8 +362,9 @@ fn audit(cfg: &Config, rec: &vmevent::AuditRecord) {
     }
 }
 
-/// Answers one request with the policy; counts and audits it.
-/// Applies the policy to one event. `sync`: it came from a slot (and is
+/// Answers one request with the policy and counts it; returns its audit
+/// record, printed by the caller once the answer is out (the target vCPU
+/// must not wait for the console). `sync`: it came from a slot (and is
 /// counted as served); async events are counted by kind only.
 fn decide(
     cfg: &Config,
@@ -372,7 +373,7 @@ fn decide(
     req: &VmEventRequest,
     rsp: &mut VmEventResponse,
     sync: bool,
-) {
+) -> vmevent::AuditRecord {
     let verdict = policy.evaluate(req, rsp);
     if let Some(ev) = verdict.inject {
         // Before the answer is published, so the trap is pending when the
@@ -398,7 +399,7 @@ fn decide(
         stats.denied.fetch_add(1, Ordering::Relaxed);
         stats.denied_by_reason[reason].fetch_add(1, Ordering::Relaxed);
     }
-    audit(cfg, &verdict.audit);
+    verdict.audit
 }
 
 /// dom0's view of the stub: the PV shutdown protocol (`xl shutdown`) and
@@ -485,8 +486,9 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
                 let Some(slot) = a.slots.slot(v) else {
                     continue;
                 };
+                let mut record = None;
                 let r = consumer.poll(&slot, v, |req, rsp| {
-                    decide(cfg, policy, stats, req, rsp, true)
+                    record = Some(decide(cfg, policy, stats, req, rsp, true));
                 });
                 let answered = match r {
                     SlotPoll::Answered => true,
@@ -502,19 +504,17 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
                 {
                     unsent.push(v);
                 }
+                // Answered and notified: now the console.
+                if let Some(rec) = record {
+                    audit(cfg, &rec);
+                }
             }
             if let Some(c) = async_consumer.as_mut() {
                 c.poll(u32::MAX, |req| {
                     stats.async_events.fetch_add(1, Ordering::Relaxed);
                     if req.reason == VM_EVENT_REASON_GUEST_REQUEST || cfg.log == LogMode::All {
-                        decide(
-                            cfg,
-                            policy,
-                            stats,
-                            req,
-                            &mut VmEventResponse::zeroed(),
-                            false,
-                        );
+                        let mut ignored = VmEventResponse::zeroed();
+                        audit(cfg, &decide(cfg, policy, stats, req, &mut ignored, false));
                     }
                 });
                 let now = time::now_ns();
