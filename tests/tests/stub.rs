@@ -256,6 +256,14 @@ fn every_event_is_served_once_and_the_policy_holds() {
             console.contains("stub: detached from domain") && !console.contains("failed"),
             "{sn}: {console}"
         );
+        // The target ran only once every stub vCPU served: the unpause
+        // line comes after the attach and before the first audit record.
+        let at = |needle: &str| console.find(needle).unwrap_or(usize::MAX);
+        let unpaused = at(&format!("stub: serving on {s} vCPU(s); domain "));
+        assert!(
+            at("stub: attached") < unpaused && unpaused < at("{\"vcpu\":"),
+            "{sn}: {console}"
+        );
         for v in 0..t {
             let c = stub_counts(console, v);
             let g = |k| {

@@ -15,7 +15,7 @@ pub use config::{Config, LogMode, WaitMode};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use boot::xen::{Port, XenError};
 use boot::{evtchn, println, smp, time, PerVcpu, MAX_VCPUS};
@@ -28,6 +28,8 @@ use vmevent::{AsyncRingConsumer, Policy, SlotConsumer, SlotPoll, VmEventRequest,
 /// Set by a port's handler for the stub vCPU it is bound to.
 static WORK: PerVcpu<AtomicBool> = PerVcpu::new([const { AtomicBool::new(false) }; MAX_VCPUS]);
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Stub vCPUs in their serving loop.
+static SERVING: AtomicU32 = AtomicU32::new(0);
 
 fn on_port(_port: Port) {
     WORK.get().store(true, Ordering::Release);
@@ -268,7 +270,7 @@ fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
             return Err(named(e, "enable a monitor on", t));
         }
     }
-    xenops::unpause(t).map_err(|e| named(e, "unpause", t))?;
+    // Still paused: `run` lets the target go once every stub vCPU serves.
     undo.forget();
     println!(
         "stub: attached to domain {t}: {n} vCPU slot(s) on {stub_vcpus} stub vCPU(s), {} monitor(s), ring {} frame(s), async port {async_port}",
@@ -468,6 +470,27 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
         let mine: Vec<u32> = (0..a.nr_target_vcpus)
             .filter(|i| i % stub_vcpus == me)
             .collect();
+        SERVING.fetch_add(1, Ordering::AcqRel);
+        if me == 0 {
+            // attach() left the target paused: it runs once every stub
+            // vCPU is here, so no event waits for a vCPU still booting.
+            while SERVING.load(Ordering::Acquire) < stub_vcpus {
+                boot::sched::yield_now();
+            }
+            match xenops::unpause(a.target) {
+                Ok(()) => println!(
+                    "stub: serving on {stub_vcpus} vCPU(s); domain {} unpaused",
+                    a.target
+                ),
+                Err(e) => {
+                    println!("stub: cannot unpause domain {}: {}", a.target, e.name());
+                    STOP.store(true, Ordering::Release);
+                    for id in 1..stub_vcpus {
+                        smp::kick(id);
+                    }
+                }
+            }
+        }
         let mut consumer = SlotConsumer::new();
         let mut async_consumer = (me == 0).then(|| AsyncRingConsumer::new(a.ring));
         let mut next_check = time::now_ns();
@@ -551,7 +574,9 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
         }
     });
     if let Err((id, e)) = res {
+        // Nothing served: the target is still paused by us.
         println!("stub: vCPU {id} did not come up: {}", e.name());
+        let _ = xenops::unpause(a.target);
     }
     // The pages go with the detach: read what we report first.
     let dropped = a.ring.dropped().load(Ordering::Relaxed);
