@@ -262,6 +262,18 @@ impl Xenstore {
         self.write(path, value.as_bytes())
     }
 
+    /// Writes `value` at `path` without waiting for the reply (it is
+    /// dropped when it comes): for what a busy vCPU publishes now and then.
+    /// Never blocks: `Err(Busy)` if another vCPU is in a call or too much
+    /// is queued already. Bytes the ring cannot take yet go out with the
+    /// next call or [`poll_watch`](Self::poll_watch).
+    pub fn post_write(&self, path: &str, value: &[u8]) -> Result<(), Error> {
+        let mut conn = self.conn.try_lock().ok_or(Error::Busy)?;
+        let id = conn.queue(&Op::Write(path, value))?;
+        conn.abandon(id);
+        self.pump(&mut conn)
+    }
+
     /// Creates `path` (and parents) if missing.
     pub fn mkdir(&self, path: &str) -> Result<(), Error> {
         self.call(&Op::Mkdir(path)).map(drop)

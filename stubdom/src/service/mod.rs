@@ -440,7 +440,10 @@ impl Control {
         }
     }
 
-    fn publish(&self, stats: &Stats, dropped: u32) {
+    /// Publishes the counters. While serving (`wait: false`) the writes
+    /// are posted, never waited for: vCPU 0 serves slots too. The last
+    /// publish, after the detach, waits for each.
+    fn publish(&self, stats: &Stats, dropped: u32, wait: bool) {
         let Some(xs) = &self.xs else { return };
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
         for (key, v) in [
@@ -450,7 +453,12 @@ impl Control {
             ("data/vmi/async", n(&stats.async_events)),
             ("data/vmi/dropped", u64::from(dropped)),
         ] {
-            let _ = xs.write_str(key, &alloc::format!("{v}"));
+            let v = alloc::format!("{v}");
+            let _ = if wait {
+                xs.write_str(key, &v)
+            } else {
+                xs.post_write(key, v.as_bytes())
+            };
         }
     }
 }
@@ -543,7 +551,7 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
                 let now = time::now_ns();
                 if now >= next_publish {
                     next_publish = now + 1_000_000_000;
-                    control.publish(stats, a.ring.dropped().load(Ordering::Relaxed));
+                    control.publish(stats, a.ring.dropped().load(Ordering::Relaxed), false);
                 }
                 if now >= next_check {
                     next_check = now + 200_000_000;
@@ -581,7 +589,7 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
     // The pages go with the detach: read what we report first.
     let dropped = a.ring.dropped().load(Ordering::Relaxed);
     detach(&a);
-    control.publish(stats, dropped);
+    control.publish(stats, dropped, true);
     let secs = (time::now_ns() - started) as f64 / 1e9;
     println!(
         "stub: served {} sync event(s) ({} denied, {} malformed) and {} async event(s) in {secs:.1} s; async ring dropped {dropped}",
