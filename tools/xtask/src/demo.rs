@@ -68,7 +68,7 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
                 .vcpus(4)
                 .seclabel(TARGET_LABEL)
                 .cmdline(&format!(
-                    "kinds=cpuid,cr,msr,int3,guest_request count={COUNT} leaves=0x0,0x1 delay_ms=10000"
+                    "kinds=cpuid,cr,msr,int3,guest_request count={COUNT} leaves=0x0,0x1 go=xenstore"
                 )),
         )
         .start("target")
@@ -78,7 +78,12 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
             &nested::steps::launch_stub("stub", "target", 2, "--policy /scenario/demo.policy"),
         )
         .wait_for("stub", "stub: attached", 60)
-        .step("no dom0 process serves events", "! pidof vmi-consumer xen-access")
+        // The target's workload starts on this go, once the stub serves.
+        .go("target")
+        .step(
+            "no dom0 process serves events",
+            "! pidof vmi-consumer xen-access",
+        )
         .wait_shutdown("target", 300)
         .wait_shutdown("stub", 60);
     let run = sc.run();

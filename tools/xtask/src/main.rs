@@ -29,9 +29,12 @@ Commands:
             test guest (4 vCPUs) under the stub domain (2 vCPUs) with
             vmevent/examples/demo.policy; print the stub's audit lines and a
             summary table
-  bench     guest-seen cycles per CPUID, unmonitored vs xen-access vs our
+  bench [ROUNDS]
+            guest-seen cycles per CPUID, unmonitored vs xen-access vs our
             dom0 consumer (ring, slots) vs the stub domain, 1/2/4 vCPUs,
-            in one boot (a benchmark: prints figures, asserts none)
+            ROUNDS times (default 2) in one boot, ratios side by side; a
+            row is printed only if its consumer served every CPUID (a
+            benchmark: prints figures, asserts none)
   soak [N [CYCLES]] [--no-stub | --pause]
             boot the bed's stress scenario (stub create/destroy cycles
             against 3..12-vCPU targets while dom0 starts processes) N times
@@ -197,7 +200,7 @@ fn main() -> ExitCode {
         Some("test") => test(&layout),
         Some("exec") => exec(&args[1..]),
         Some("demo") => demo::run(&layout),
-        Some("bench") => bench::run(&layout),
+        Some("bench") => bench::run(&layout, &args[1..]),
         Some("soak") => soak::run(&layout, &args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
