@@ -32,25 +32,37 @@ const ROWS: [(&str, &str); 5] = [
 ];
 
 /// The dom0 steps that start `cmd` against a paused guest, wait until it
-/// serves (its log holds `ready`), and unpause.
+/// serves (the shell condition `ready` holds; `$log` and `$pid` are set),
+/// and unpause. stdout and stderr go to two files: xen-access writes both,
+/// and one file would get lines cut into each other.
 fn dom0_consumer(guest: &str, cmd: &str, ready: &str) -> String {
     format!(
-        "{cmd} > /tmp/c-{guest}.log 2>&1 &
-         echo $! > /tmp/c-{guest}.pid
-         while ! grep -q '{ready}' /tmp/c-{guest}.log; do
-             kill -0 $(cat /tmp/c-{guest}.pid) || {{ cat /tmp/c-{guest}.log; exit 1; }}
+        "log=/tmp/c-{guest}.log
+         {cmd} > $log 2> $log.err &
+         pid=$!; echo $pid > /tmp/c-{guest}.pid
+         while ! {{ {ready}; }}; do
+             kill -0 $pid || {{ cat $log; exit 1; }}
              sleep 0.1
          done
          xl unpause {guest}"
     )
 }
 
-/// Stops the consumer and prints its log (what the row is validated with).
+/// Our consumer says `serving` once its monitors are on.
+const SERVING: &str = "grep -q serving $log $log.err";
+/// xen-access says `starting` *before* it turns its monitors on, and says
+/// nothing after: it serves once it waits for events, in poll (syscall 7,
+/// or ppoll, 271).
+const XEN_ACCESS_WAITING: &str = "grep -q starting $log $log.err && \
+    case $(cut -d' ' -f1 /proc/$pid/syscall 2>/dev/null) in 7|271) true;; *) false;; esac";
+
+/// Stops the consumer and prints its stdout (what the row is validated
+/// with), then its stderr.
 fn stop(guest: &str) -> String {
     format!(
         "kill -INT $(cat /tmp/c-{guest}.pid) 2>/dev/null
          while kill -0 $(cat /tmp/c-{guest}.pid) 2>/dev/null; do sleep 0.1; done
-         cat /tmp/c-{guest}.log"
+         cat /tmp/c-{guest}.log /tmp/c-{guest}.log.err"
     )
 }
 
@@ -86,7 +98,9 @@ fn served(run: &Run, row: &str, guest: &str) -> anyhow::Result<u64> {
         // the instruction length.
         "xa" => stop("xen-access")?
             .lines()
-            .filter(|l| l.starts_with("CPUID executed") && l.contains(&format!(" {LEAF} 0x")))
+            .filter(|l| {
+                l.starts_with("CPUID executed") && l.contains(&format!("Insn length: 2 {LEAF} 0x"))
+            })
             .count() as u64,
         "ring" => sum_field(&stop("ring")?, "consumer: vcpu=", &format!("leaf.{LEAF}")),
         "chan" => sum_field(
@@ -141,7 +155,7 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
                     &dom0_consumer(
                         &xa,
                         &format!("xen-access $(xl domid {xa}) cpuid"),
-                        "starting",
+                        XEN_ACCESS_WAITING,
                     ),
                 )
                 .wait_shutdown(&xa, 600)
@@ -153,7 +167,7 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
                     &dom0_consumer(
                         &ring,
                         &format!("/scenario/vmi-consumer $(xl domid {ring}) --ring --cpuid"),
-                        "serving",
+                        SERVING,
                     ),
                 )
                 .wait_shutdown(&ring, 600)
@@ -165,7 +179,7 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
                     &dom0_consumer(
                         &chan,
                         &format!("/scenario/vmi-consumer $(xl domid {chan}) --channels --cpuid"),
-                        "serving",
+                        SERVING,
                     ),
                 )
                 .wait_shutdown(&chan, 600)
