@@ -35,6 +35,21 @@ fn target(name: &str, kernel: &std::path::Path, vcpus: u32) -> Guest {
         ))
 }
 
+/// A stub for the victim whose xl config, as `vmi-launch --dry-run` writes
+/// it, is edited by hand (`sed` expression) and then created, unpaired,
+/// with plain `xl create` (what the stub must refuse comes first).
+fn edited_stub(name: &str, sed: &str) -> String {
+    format!(
+        "/scenario/vmi-launch --target victim --kernel /scenario/stubdom --name {name} \
+            --rules any,allow --tsc-native --dry-run --config-out /tmp/{name}.cfg > /dev/null
+         sed -i '{sed}' /tmp/{name}.cfg
+         grep extra /tmp/{name}.cfg
+         xl create -F /tmp/{name}.cfg > /tmp/xl-{name}.log 2>&1 &
+         echo $! > /tmp/xl-{name}.pid
+         sleep 1"
+    )
+}
+
 fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
     RUN.get_or_init(|| {
@@ -128,25 +143,14 @@ fn run() -> &'static Run {
             // ...and the stub refuses one that is gone by the time it attaches.
             .step(
                 "launch bad-target",
-                "/scenario/vmi-launch --target victim --kernel /scenario/stubdom --name bad-target \\
-                    --rules any,allow --tsc-native --dry-run --config-out /tmp/bad.cfg > /dev/null
-                 sed -i 's/target=[0-9]*/target=4000/' /tmp/bad.cfg
-                 xl create -F /tmp/bad.cfg > /tmp/xl-bad-target.log 2>&1 &
-                 echo $! > /tmp/xl-bad-target.pid
-                 sleep 1",
+                &edited_stub("bad-target", "s/target=[0-9]*/target=4000/"),
             )
             .wait_shutdown("bad-target", 60)
             // A key given twice (say, by hand in the xl config) is refused,
             // not resolved silently in favour of one copy.
             .step(
                 "launch dup-key",
-                "/scenario/vmi-launch --target victim --kernel /scenario/stubdom --name dup-key \\
-                    --rules any,allow --tsc-native --dry-run --config-out /tmp/dup.cfg > /dev/null
-                 sed -i 's/extra = \"/extra = \"ring_frames=17 /' /tmp/dup.cfg
-                 grep extra /tmp/dup.cfg
-                 xl create -F /tmp/dup.cfg > /tmp/xl-dup-key.log 2>&1 &
-                 echo $! > /tmp/xl-dup-key.pid
-                 sleep 1",
+                &edited_stub("dup-key", "s/extra = \"/extra = \"ring_frames=17 /"),
             )
             .wait_shutdown("dup-key", 60)
             // A hypervisor the stub cannot speak to (forced: the stub is
@@ -160,12 +164,7 @@ fn run() -> &'static Run {
             )
             .step(
                 "launch wrong-release",
-                "/scenario/vmi-launch --target victim --kernel /scenario/stubdom --name wrong-release \
-                    --rules any,allow --tsc-native --dry-run --config-out /tmp/wr.cfg > /dev/null
-                 sed -i 's/extra = \"/extra = \"test_release=4.19 /' /tmp/wr.cfg
-                 xl create -F /tmp/wr.cfg > /tmp/xl-wrong-release.log 2>&1 &
-                 echo $! > /tmp/xl-wrong-release.pid
-                 sleep 1",
+                &edited_stub("wrong-release", "s/extra = \"/extra = \"test_release=4.19 /"),
             )
             .wait_shutdown("wrong-release", 60)
             .step(
