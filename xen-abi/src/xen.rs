@@ -15,9 +15,26 @@ pub use xen_sys::{
 /// or passed as Xen lays them out, never built field by field by us.
 pub use xen_sys::{sched_shutdown, shared_info, vcpu_info, vcpu_time_info};
 pub use xen_sys::{
-    SCHEDOP_block as SCHEDOP_BLOCK, SCHEDOP_shutdown as SCHEDOP_SHUTDOWN,
-    SCHEDOP_yield as SCHEDOP_YIELD, VIRQ_TIMER,
+    SCHEDOP_block as SCHEDOP_BLOCK, SCHEDOP_poll as SCHEDOP_POLL,
+    SCHEDOP_shutdown as SCHEDOP_SHUTDOWN, SCHEDOP_yield as SCHEDOP_YIELD, VIRQ_TIMER,
 };
+
+/// `struct sched_poll`: block until one of `ports` is pending, masked or
+/// not, or system time reaches `timeout` (ns; 0: none).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedPoll {
+    /// `XEN_GUEST_HANDLE(evtchn_port_t)`.
+    pub ports: u64,
+    pub nr_ports: u32,
+    pub pad: u32,
+    pub timeout: u64,
+}
+
+/// Xen's limit on `SchedPoll::nr_ports`.
+pub const SCHED_POLL_MAX_PORTS: usize = 128;
+
+const _: () = assert!(core::mem::size_of::<SchedPoll>() == 24);
 
 pub type DomId = u16;
 pub const DOMID_SELF: DomId = 0x7ff0;

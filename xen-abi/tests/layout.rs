@@ -710,6 +710,7 @@ fn stock_checks() -> Checks {
         SCHEDOP_YIELD => "SCHEDOP_yield",
         SCHEDOP_BLOCK => "SCHEDOP_block",
         SCHEDOP_SHUTDOWN => "SCHEDOP_shutdown",
+        SCHEDOP_POLL => "SCHEDOP_poll",
         VIRQ_TIMER => "VIRQ_TIMER",
         ShutdownReason::Poweroff as u32 => "SHUTDOWN_poweroff",
         ShutdownReason::Reboot as u32 => "SHUTDOWN_reboot",
@@ -717,6 +718,14 @@ fn stock_checks() -> Checks {
         ShutdownReason::Crash as u32 => "SHUTDOWN_crash",
         ShutdownReason::Watchdog as u32 => "SHUTDOWN_watchdog",
         ShutdownReason::SoftReset as u32 => "SHUTDOWN_soft_reset",
+    );
+
+    size!(c, SchedPoll, "struct sched_poll");
+    offs!(
+        c,
+        SchedPoll,
+        "struct sched_poll",
+        [ports, nr_ports, timeout]
     );
 
     // ---- errno.h (Xen's values; XEN_ prefixed in the header)

@@ -248,8 +248,9 @@ fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
             0
         };
         evtchn::bind_vcpu(local, owner).map_err(|e| named(e, "move a port of", t))?;
+        // Left masked: each serving vCPU chooses how it waits for its
+        // ports (run: `sched::poll` on masked ports, or upcalls).
         evtchn::set_handler(local, Some(on_port)).map_err(|e| named(e, "handle a port of", t))?;
-        evtchn::unmask(local).map_err(|e| named(e, "unmask a port of", t))?;
     }
     let ops: Vec<_> = monitors.enable_ops().collect();
     let writes = monitors.cr0.is_some()
@@ -499,6 +500,30 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
                 }
             }
         }
+        // How this vCPU waits for its ports. SCHEDOP_poll on masked ports
+        // costs no upcall per event and no timer re-arm per wait; but a
+        // vCPU polling several ports is woken by every event of this
+        // domain, so it is used where the ports are this vCPU's whole
+        // world: a one-vCPU stub, or a vCPU with one slot port (vCPU 0's
+        // async port then takes upcalls). Otherwise, blocking, the ports
+        // are unmasked and their upcalls set WORK. Spinning (`mode=poll`)
+        // reads every slot on every pass: its ports stay masked, so Xen
+        // does not interrupt the spin.
+        let async_port = a.local_ports[a.nr_target_vcpus as usize];
+        let polled = cfg.wait == WaitMode::Block && (stub_vcpus == 1 || mine.len() == 1);
+        let mut ports: Vec<Port> = mine.iter().map(|&v| a.local_ports[v as usize]).collect();
+        if me == 0 && (stub_vcpus == 1 || !polled) {
+            ports.push(async_port);
+        }
+        if cfg.wait == WaitMode::Block {
+            if !polled {
+                for &p in &ports {
+                    let _ = evtchn::unmask(p);
+                }
+            } else if me == 0 && stub_vcpus > 1 {
+                let _ = evtchn::unmask(async_port);
+            }
+        }
         let mut consumer = SlotConsumer::new();
         let mut async_consumer = (me == 0).then(|| AsyncRingConsumer::new(a.ring));
         let mut next_check = time::now_ns();
@@ -512,6 +537,13 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
             // below cannot be done before the flag is cleared (an event that
             // sets it again after this point is seen by the wait below).
             WORK.get().swap(false, Ordering::AcqRel);
+            if polled {
+                // Likewise: cleared before the slots are read, so an event
+                // from now on leaves its bit set and the poll returns.
+                for &p in &ports {
+                    evtchn::take_pending(p);
+                }
+            }
             unsent.retain(|&v| notify(stats, a.local_ports[v as usize]).is_err());
             for &v in &mine {
                 let Some(slot) = a.slots.slot(v) else {
@@ -571,6 +603,12 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
             match cfg.wait {
                 _ if !unsent.is_empty() => core::hint::spin_loop(),
                 WaitMode::Poll => core::hint::spin_loop(),
+                WaitMode::Block if polled => {
+                    // Bounded, so vCPU 0 keeps checking on the target.
+                    if boot::sched::poll(&ports, time::now_ns() + 200_000_000).is_err() {
+                        core::hint::spin_loop();
+                    }
+                }
                 WaitMode::Block => {
                     // Bounded, so vCPU 0 keeps checking on the target and
                     // on dom0's requests while no event comes.

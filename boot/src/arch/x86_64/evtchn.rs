@@ -191,6 +191,16 @@ pub fn unmask(port: Port) -> Result<(), XenError> {
     Ok(())
 }
 
+/// Clears `port`'s pending bit; whether it was set. For a masked port a
+/// vCPU watches itself (with [`super::sched::poll`]): clear, then look.
+pub fn take_pending(port: Port) -> bool {
+    let Ok(p) = check_port(port) else {
+        return false;
+    };
+    let bit = 1u64 << (p % 64);
+    pending_word(p / 64).fetch_and(!bit, Ordering::SeqCst) & bit != 0
+}
+
 /// Clears a pending event without running its handler.
 pub fn clear(port: Port) -> Result<(), XenError> {
     let p = check_port(port)?;

@@ -58,6 +58,27 @@ pub fn idle_forever() -> ! {
     }
 }
 
+/// `SCHEDOP_poll`: blocks until one of `ports` is pending (at once if one
+/// already is), an upcall is due, or system time reaches `deadline_ns` (0:
+/// no timeout). Masked ports wake it too, with no upcall: a vCPU can wait
+/// for its ports without an interrupt per event and without arming its
+/// one-shot timer. Clear a port's pending bit before looking at what it
+/// signals, or the wait returns at once.
+pub fn poll(ports: &[Port], deadline_ns: u64) -> Result<(), XenError> {
+    if ports.len() > SCHED_POLL_MAX_PORTS {
+        return Err(XenError::EINVAL);
+    }
+    let mut a = SchedPoll {
+        ports: ports.as_ptr() as u64,
+        nr_ports: ports.len() as u32,
+        pad: 0,
+        timeout: deadline_ns,
+    };
+    // SAFETY: SCHEDOP_poll takes a `sched_poll` whose handle points at
+    // `nr_ports` ports; `ports` outlives the call (identity-mapped memory).
+    unsafe { hypercall::sched_op(SCHEDOP_POLL, &mut a) }.map(drop)
+}
+
 /// `SCHEDOP_yield`.
 pub fn yield_now() {
     // SAFETY: SCHEDOP_yield ignores its argument.
