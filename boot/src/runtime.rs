@@ -121,11 +121,9 @@ pub extern "C" fn boot_main(si_paddr: u32) -> ! {
     x86_64::instructions::interrupts::enable();
 
     let (maj, min) = hypercall::xen_version();
-    let extra = hypercall::xen_extraversion();
-    let extra_len = extra.iter().position(|&b| b == 0).unwrap_or(16);
     print!(
         "boot: Xen {maj}.{min}{} PVH, {} vCPU(s), {} MiB RAM, heap {} KiB at {hstart:#x}, ",
-        core::str::from_utf8(&extra[..extra_len]).unwrap_or(""),
+        hypercall::xen_extraversion().as_str(),
         nr,
         info.ram_bytes() >> 20,
         hsize >> 10,

@@ -311,14 +311,11 @@ fn selftest(cfg: &Config) -> bool {
     // EVTCHNOP_bind_vcpu: a loopback interdomain pair per vCPU, the receiving
     // end rebound to vCPU k.
     for id in 0..n {
-        let res = (|| {
-            let a = evtchn::alloc_unbound(DOMID_SELF)?;
-            let b = evtchn::bind_interdomain(DOMID_SELF, a)?;
-            evtchn::set_handler(a, Some(on_loopback))?;
+        let res = loopback_pair().and_then(|(a, b)| {
             evtchn::bind_vcpu(a, id)?;
             evtchn::unmask(a)?;
-            Ok::<_, boot::xen::XenError>((a, b))
-        })();
+            Ok((a, b))
+        });
         match res {
             Ok((a, b)) => {
                 let _ = evtchn::send(b);

@@ -144,10 +144,13 @@ struct Attachment {
 fn check_hypervisor(cfg: &Config) -> Result<(), AttachError> {
     let (major, minor) = boot::hypercall::xen_version();
     let extra = boot::hypercall::xen_extraversion();
-    let len = extra.iter().position(|&b| b == 0).unwrap_or(extra.len());
-    let extra = core::str::from_utf8(&extra[..len]).unwrap_or("");
-    check_release(Release::new(major, minor), extra, cfg.release, "this stub")
-        .map_err(|m| AttachError(alloc::format!("{m}: not attached")))
+    check_release(
+        Release::new(major, minor),
+        extra.as_str(),
+        cfg.release,
+        "this stub",
+    )
+    .map_err(|m| AttachError(alloc::format!("{m}: not attached")))
 }
 
 fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {

@@ -108,8 +108,20 @@ pub fn xen_version() -> (u32, u32) {
     (v >> 16, v & 0xffff)
 }
 
+/// Xen's extraversion (`XENVER_extraversion`, a `char[16]`).
+#[derive(Clone, Copy)]
+pub struct Extraversion([u8; 16]);
+
+impl Extraversion {
+    /// The text up to the first NUL (`".5"`); empty if it is not UTF-8.
+    pub fn as_str(&self) -> &str {
+        let n = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
+        core::str::from_utf8(&self.0[..n]).unwrap_or("")
+    }
+}
+
 /// Xen's extraversion string (e.g. ".5").
-pub fn xen_extraversion() -> [u8; 16] {
+pub fn xen_extraversion() -> Extraversion {
     let mut buf = [0u8; 16];
     // SAFETY: XENVER_extraversion writes a char[16] into `buf`.
     unsafe {
@@ -122,7 +134,7 @@ pub fn xen_extraversion() -> [u8; 16] {
             0,
         )
     };
-    buf
+    Extraversion(buf)
 }
 
 /// Whether Xen's stubs use `vmmcall` (AMD SVM) rather than `vmcall`.
