@@ -186,12 +186,13 @@ fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, AttachError> {
 
     let ch = xenops::enable_channels(t, cfg.ring_frames).map_err(|e| match e {
         // Stock Xen answers a vm_event op it does not know with ENOSYS.
-        XenError::ENOSYS => AttachError(alloc::format!(
-            "this Xen {}.{} has no vm_event channels (ENOSYS: our patch series, \
-             xen/patches/4.17/, is not applied): not attached",
-            boot::hypercall::xen_version().0,
-            boot::hypercall::xen_version().1
-        )),
+        XenError::ENOSYS => {
+            let (major, minor) = boot::hypercall::xen_version();
+            AttachError(alloc::format!(
+                "this Xen {major}.{minor} has no vm_event channels (ENOSYS: our patch \
+                 series, xen/patches/4.17/, is not applied): not attached"
+            ))
+        }
         _ => named(e, "enable vm_event channels on", t),
     })?;
     undo.channels = true;
@@ -482,27 +483,6 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
         let mine: Vec<u32> = (0..a.nr_target_vcpus)
             .filter(|i| i % stub_vcpus == me)
             .collect();
-        SERVING.fetch_add(1, Ordering::AcqRel);
-        if me == 0 {
-            // attach() left the target paused: it runs once every stub
-            // vCPU is here, so no event waits for a vCPU still booting.
-            while SERVING.load(Ordering::Acquire) < stub_vcpus {
-                boot::sched::yield_now();
-            }
-            match xenops::unpause(a.target) {
-                Ok(()) => println!(
-                    "stub: serving on {stub_vcpus} vCPU(s); domain {} unpaused",
-                    a.target
-                ),
-                Err(e) => {
-                    println!("stub: cannot unpause domain {}: {}", a.target, e.name());
-                    STOP.store(true, Ordering::Release);
-                    for id in 1..stub_vcpus {
-                        smp::kick(id);
-                    }
-                }
-            }
-        }
         // How this vCPU waits for its ports. SCHEDOP_poll on masked ports
         // costs no upcall per event and no timer re-arm per wait; but a
         // vCPU polling several ports is woken by every event of this
@@ -525,6 +505,28 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
                 }
             } else if me == 0 && stub_vcpus > 1 {
                 let _ = evtchn::unmask(async_port);
+            }
+        }
+        SERVING.fetch_add(1, Ordering::AcqRel);
+        if me == 0 {
+            // attach() left the target paused: it runs once every stub
+            // vCPU has set up its ports, so no event waits for a vCPU still
+            // booting.
+            while SERVING.load(Ordering::Acquire) < stub_vcpus {
+                boot::sched::yield_now();
+            }
+            match xenops::unpause(a.target) {
+                Ok(()) => println!(
+                    "stub: serving on {stub_vcpus} vCPU(s); domain {} unpaused",
+                    a.target
+                ),
+                Err(e) => {
+                    println!("stub: cannot unpause domain {}: {}", a.target, e.name());
+                    STOP.store(true, Ordering::Release);
+                    for id in 1..stub_vcpus {
+                        smp::kick(id);
+                    }
+                }
             }
         }
         let mut consumer = SlotConsumer::new();
