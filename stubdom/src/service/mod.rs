@@ -3,8 +3,10 @@
 //! and detach leaving the target running.
 //!
 //! Target vCPU `i`'s port is bound to stub vCPU `i mod N`; each stub vCPU
-//! sleeps in `SCHEDOP_block` until one of its ports fires (or polls, with
-//! `mode=poll`), then answers the slots it owns. Answering happens in the
+//! waits for its ports (in `SCHEDOP_poll` on masked ports where they are
+//! all it serves, else in `SCHEDOP_block` woken by their upcalls; with
+//! `mode=poll` it spins), then answers the slots it owns, then audits. The
+//! target runs only once every stub vCPU serves. Answering happens in the
 //! vCPU's own loop, not in the upcall, so event handlers stay tiny.
 
 mod config;
