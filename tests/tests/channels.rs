@@ -299,9 +299,12 @@ fn hostile_consumers_crash_neither_xen_nor_the_guest() {
         );
         let summary = workload::parse(run.console(&name)).summary;
         assert!(summary.is_some(), "{name}: the guest did not finish");
-        // The workload ran while the hostile consumer served (a garbage
-        // consumer answers nothing, so it counts nothing).
-        if mode != "garbage" {
+        // The workload ran while the hostile consumer served. A garbage
+        // consumer answers nothing, so it counts nothing; a flood consumer
+        // spins on both pCPUs, and its 3 s may end before the guest (or
+        // the go from dom0) got a turn, so it may count nothing either:
+        // its storm of notifies is what it tests.
+        if mode == "vcpu" || mode == "version" {
             let served: u64 = run
                 .step(&format!("stop {name}"))
                 .output
