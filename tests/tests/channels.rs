@@ -305,14 +305,8 @@ fn hostile_consumers_crash_neither_xen_nor_the_guest() {
         // the go from dom0) got a turn, so it may count nothing either:
         // its storm of notifies is what it tests.
         if mode == "vcpu" || mode == "version" {
-            let served: u64 = run
-                .step(&format!("stop {name}"))
-                .output
-                .lines()
-                .filter(|l| l.starts_with("consumer: vcpu="))
-                .filter_map(|l| l.split_whitespace().find_map(|t| t.strip_prefix("cpuid=")))
-                .filter_map(|n| n.parse::<u64>().ok())
-                .sum();
+            let out = &run.step(&format!("stop {name}")).output;
+            let served: u64 = (0..2).map(|v| field(consumer_line(out, v), "cpuid")).sum();
             assert!(served > 0, "{name}: the hostile consumer saw no event");
         }
     }
