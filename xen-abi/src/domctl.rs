@@ -127,6 +127,10 @@ pub fn check_release<'a>(
 pub const XEN_DOMCTL_PAUSEDOMAIN: u32 = 3;
 pub const XEN_DOMCTL_UNPAUSEDOMAIN: u32 = 4;
 pub const XEN_DOMCTL_GETDOMAININFO: u32 = 5;
+/// With a NULL buffer, answers the size of the domain's HVM context.
+pub const XEN_DOMCTL_GETHVMCONTEXT: u32 = 33;
+/// Payload: one `uint8_t access_required`.
+pub const XEN_DOMCTL_SET_ACCESS_REQUIRED: u32 = 64;
 pub const XEN_DOMCTL_VM_EVENT_OP: u32 = 56;
 pub const XEN_DOMCTL_MONITOR_OP: u32 = 77;
 

@@ -33,6 +33,8 @@ pub struct XenHvmParam {
 }
 
 pub const XEN_DMOP_INJECT_EVENT: u32 = 13;
+/// Payload: `uint32_t vcpus` (OUT).
+pub const XEN_DMOP_NR_VCPUS: u32 = 20;
 
 pub const XEN_DMOP_EVENT_EXT_INT: u8 = 0;
 pub const XEN_DMOP_EVENT_NMI: u8 = 2;

@@ -125,18 +125,24 @@ pub fn remove_from_physmap(gfn: u64) -> Result<(), XenError> {
 /// Reinjects a trap the monitor intercepted (`XEN_DMOP_inject_event`), so it
 /// is pending when the vCPU resumes.
 pub fn inject_event(domid: u16, ev: xen_abi::XenDmOpInjectEvent) -> Result<(), XenError> {
-    use xen_abi::{XenDmOpBuf, XenDmOpInject, HYPERVISOR_DM_OP, XEN_DMOP_INJECT_EVENT};
+    dm_op(domid, xen_abi::XEN_DMOP_INJECT_EVENT, ev)
+}
+
+/// One `HYPERVISOR_dm_op` with one buffer: `struct xen_dm_op` with `op` and
+/// an inject-event-sized payload, which holds every op we make.
+fn dm_op(domid: u16, op: u32, payload: xen_abi::XenDmOpInjectEvent) -> Result<(), XenError> {
+    use xen_abi::{XenDmOpBuf, XenDmOpInject, HYPERVISOR_DM_OP};
     let mut op = XenDmOpInject {
-        op: XEN_DMOP_INJECT_EVENT,
+        op,
         pad: 0,
-        inject_event: ev,
+        inject_event: payload,
     };
     let mut buf = XenDmOpBuf {
         h: &mut op as *mut XenDmOpInject as u64,
         size: core::mem::size_of::<XenDmOpInject>() as u64,
     };
     // SAFETY: one buffer descriptor pointing at `op`; both live across the
-    // call and Xen reads at most `size` bytes (zero-filling the rest).
+    // call and Xen reads (and writes back) at most `size` bytes.
     XenError::check(unsafe {
         hypercall::hypercall(
             HYPERVISOR_DM_OP,
@@ -162,4 +168,68 @@ pub fn alloc_unbound_in(dom: u16, remote_dom: u16) -> Result<u32, XenError> {
     // lives across the call.
     unsafe { hypercall::event_channel_op(EVTCHNOP_ALLOC_UNBOUND, &mut a) }?;
     Ok(a.port)
+}
+
+/// Operations a stub needs no right for, each asked in a form that changes
+/// nothing when it is allowed: the attack suite's FLASK matrix
+/// (tests/attack) shows the policy and Xen refuse them even on the paired
+/// target. Not used by the stub.
+pub mod probe {
+    use super::{dm_op, domctl, XenDomctl, XenError};
+    use boot::hypercall;
+    use xen_abi::{
+        XenDmOpInjectEvent, XenMemAcquireResource, XENMEM_ACQUIRE_RESOURCE, XEN_DMOP_INJECT_EVENT,
+        XEN_DMOP_NR_VCPUS, XEN_DOMCTL_GETHVMCONTEXT, XEN_DOMCTL_SET_ACCESS_REQUIRED,
+    };
+
+    /// `XEN_DOMCTL_gethvmcontext` with a NULL buffer: the context's size
+    /// (FLASK `hvm gethvmc`, the read half of a full state load).
+    pub fn gethvmcontext_size(domid: u16) -> Result<u32, XenError> {
+        let d = domctl(XenDomctl::new(XEN_DOMCTL_GETHVMCONTEXT, domid))?;
+        // SAFETY: `struct xen_domctl_hvmcontext` starts with `uint32_t
+        // size`, which Xen filled in; every byte of the union is initialised.
+        let pad = unsafe { d.u.pad };
+        Ok(u32::from_le_bytes([pad[0], pad[1], pad[2], pad[3]]))
+    }
+
+    /// `XEN_DOMCTL_set_access_required` to `false` (the default): whether a
+    /// mem_access fault without a listener crashes the domain.
+    pub fn clear_access_required(domid: u16) -> Result<(), XenError> {
+        domctl(XenDomctl::new(XEN_DOMCTL_SET_ACCESS_REQUIRED, domid)).map(drop)
+    }
+
+    /// `XEN_DMOP_nr_vcpus`: a device-model op (FLASK `hvm dm`) that only
+    /// reads.
+    pub fn dm_nr_vcpus(domid: u16) -> Result<(), XenError> {
+        dm_op(domid, XEN_DMOP_NR_VCPUS, XenDmOpInjectEvent::default())
+    }
+
+    /// `XEN_DMOP_inject_event` for a vCPU that does not exist: Xen refuses
+    /// it with `EINVAL` once the permission check has passed, so `Ok`
+    /// means "allowed" and nothing is injected.
+    pub fn inject_event_checked(domid: u16) -> Result<(), XenError> {
+        let ev = XenDmOpInjectEvent {
+            vcpuid: u32::MAX,
+            ..Default::default()
+        };
+        match dm_op(domid, XEN_DMOP_INJECT_EVENT, ev) {
+            Err(e) if e == XenError::EINVAL => Ok(()),
+            r => r,
+        }
+    }
+
+    /// `XENMEM_acquire_resource` of `type_` asking only for its size
+    /// (FLASK `domain2 resource_map` for every type but the vm_event one).
+    pub fn resource_size(domid: u16, type_: u16, id: u32) -> Result<u32, XenError> {
+        let mut arg = XenMemAcquireResource {
+            domid,
+            type_,
+            id,
+            ..Default::default()
+        };
+        // SAFETY: `arg` lives across the call; with no frame list Xen only
+        // writes `nr_frames`.
+        unsafe { hypercall::memory_op(XENMEM_ACQUIRE_RESOURCE, &mut arg) }?;
+        Ok(arg.nr_frames)
+    }
 }

@@ -7,9 +7,11 @@
 //! Xen's console.
 //!
 //! Command line:
-//! - `role=victim probes=N idle_ms=I busy=0|1 seconds=S`: vCPU 0 runs N
-//!   probes of the emulator (a monitored `wrmsr` followed by a `rep movsb`
-//!   of 1 KiB, see [`probe`]) and reports the bytes that arrived; then,
+//! - `role=victim probes=N idle_ms=I busy=0|1 lstar=0|1 seconds=S`: vCPU 0
+//!   runs N probes of the emulator (a monitored `wrmsr` followed by a `rep
+//!   movsb` of 1 KiB, see [`probe`]) and reports the bytes that arrived;
+//!   with `lstar=1` it writes LSTAR every 10 ms and reports writes that did
+//!   not read back (see [`lstar_writes`]); then,
 //!   with `busy=1`, every vCPU idles until I ms after boot and exits to Xen
 //!   in a loop (CPUID, MSR writes) until S seconds after boot; without, it
 //!   idles until then. Then it powers off. (Only the attacks that need a
@@ -19,8 +21,10 @@
 //!   `emul-read` (finding 3), `enable-fail` (2), `pin` (5 and 7: pages kept
 //!   past DISABLE, scrubbing), `gfns` (4), `flask` (6: every operation a
 //!   stub uses, on its paired target and on each of `others=D1,D2,..`, one
-//!   `attack flask: domain D (...): op=result ...` line each), `fuzz`
-//!   (randomized hostile rounds: garbage answers, states, storms, cycles).
+//!   `attack flask: domain D (...): op=result ...` line each, then the
+//!   rights a stub must not have, see [`try_ops`]), `fuzz` (randomized
+//!   hostile rounds: garbage answers, states, storms, cycles), `deferred`
+//!   (7d: dies while an LSTAR write waits for its answer).
 //! - a victim given `hit=DOMID` runs the same operations on that domain
 //!   (`victim: flask: domain D: ...`) before its busy loop.
 #![no_std]
@@ -34,7 +38,7 @@ use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use boot::cmdline::{Cmdline, CmdlineError};
-use boot::xen::{XenError, DOMID_SELF};
+use boot::xen::{XenError, DOMID_SELF, XENMEM_RESOURCE_GRANT_TABLE};
 use boot::{println, smp, time, BootInfo};
 use vmevent::abi::domctl::{
     XenDomctlMonitorOp, XenVmEventOpChannels, XEN_DOMINF_DYING, XEN_DOMINF_SHUTDOWN,
@@ -44,12 +48,13 @@ use vmevent::abi::{
     VM_EVENT_REASON_MOV_TO_MSR, VM_EVENT_SLOT_FINISH, VM_EVENT_SLOT_SUBMIT,
 };
 use vmevent::shm::{AsyncRingPtr, SlotArea, SlotMem};
+use xenctl::probe;
 
 boot::entry!(main);
 
 const KNOWN: &[&str] = &[
     "role", "probes", "seconds", "idle_ms", "busy", "attack", "target", "rounds", "delay_ms",
-    "others", "hit", "cycles",
+    "others", "hit", "cycles", "lstar",
 ];
 
 /// `MSR_IA32_MC0_CTL`: Xen's vMCE ignores what a guest writes there, and its
@@ -84,6 +89,7 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
                 c.number("probes", 0, 0, 1000)?,
                 c.number("idle_ms", 0, 0, 600_000)?,
                 c.flag("busy")?,
+                c.flag("lstar")?,
                 c.number("seconds", 10, 1, 600)?,
             );
             Ok(())
@@ -92,7 +98,15 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
             let attack = c.choice(
                 "attack",
                 "emul-read",
-                &["emul-read", "enable-fail", "pin", "gfns", "flask", "fuzz"],
+                &[
+                    "emul-read",
+                    "enable-fail",
+                    "pin",
+                    "gfns",
+                    "flask",
+                    "fuzz",
+                    "deferred",
+                ],
             )?;
             let t = c.number("target", 0, 1, 0x7fef)? as u16;
             let rounds = c.number("rounds", 10, 1, 1_000_000)?;
@@ -104,6 +118,7 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
                 "enable-fail" => enable_fail(t, rounds),
                 "pin" => pin(t, rounds),
                 "fuzz" => fuzz(t, rounds, c.number("cycles", 0, 0, 100)?),
+                "deferred" => deferred(t),
                 "flask" => {
                     flask(t, c.get("others").unwrap_or(""));
                     Ok(())
@@ -123,13 +138,16 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
 
 static EXITS: AtomicU64 = AtomicU64::new(0);
 
-fn victim(probes: u64, idle_ms: u64, busy_loop: bool, seconds: u64) {
+fn victim(probes: u64, idle_ms: u64, busy_loop: bool, lstar: bool, seconds: u64) {
     println!("victim: up, {} vCPU(s)", smp::nr_vcpus());
     let busy = boot::boot_time_ns() + idle_ms * 1_000_000;
     let until = boot::boot_time_ns() + seconds * 1_000_000_000;
     let r = smp::start_all(|id| {
         if id == 0 && probes > 0 {
             run_probes(probes);
+        }
+        if id == 0 && lstar {
+            lstar_writes(until);
         }
         if !busy_loop {
             time::sleep_until(until);
@@ -207,6 +225,50 @@ fn run_probes(probes: u64) {
     if let Some(s) = sample {
         println!("victim: foreign bytes, first 32 at the first one: {s:02x?}");
     }
+}
+
+/// `MSR_LSTAR`: this kernel makes no system calls, so it may write there
+/// what it likes, and the value reads back.
+const MSR_LSTAR: u32 = 0xc000_0082;
+
+fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: reading LSTAR has no side effect.
+    unsafe {
+        asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nostack, nomem));
+    }
+    u64::from(hi) << 32 | u64::from(lo)
+}
+
+fn wrmsr(msr: u32, v: u64) {
+    // SAFETY: only used on LSTAR, which this kernel never uses (see above).
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") v as u32, in("edx") (v >> 32) as u32,
+             options(nostack, nomem));
+    }
+}
+
+/// Finding 7d's victim: a new value into LSTAR every 10 ms until `until`,
+/// each read back. A write the monitor held and its consumer never
+/// answered must still have happened (it was not refused): "lost" counts
+/// the writes that read back as the previous value.
+fn lstar_writes(until: u64) {
+    let (mut writes, mut lost) = (0u64, 0u64);
+    while time::now_ns() < until {
+        let v = 0xffff_8000_0000_0000 | (writes + 1) << 12;
+        wrmsr(MSR_LSTAR, v);
+        let back = rdmsr(MSR_LSTAR);
+        if back != v {
+            lost += 1;
+            println!(
+                "victim: lstar write {} lost: wrote {v:#x}, read {back:#x}",
+                writes + 1
+            );
+        }
+        writes += 1;
+        time::sleep_ns(10_000_000);
+    }
+    println!("victim: lstar: {writes} write(s), {lost} lost");
 }
 
 fn write_mc0_ctl() {
@@ -332,6 +394,40 @@ fn emul_read(t: u16, rounds: u64) -> Result<(), XenError> {
     let _ = xenctl::monitor_off(t, XenDomctlMonitorOp::mov_to_msr(PROBE_MSR, true));
     xenctl::disable_channels(t)?;
     c.unmap();
+    Ok(())
+}
+
+/// Finding 7d: monitor LSTAR writes synchronously, wait until one is held
+/// for our answer, and die without answering (the kernel powers off after
+/// this returns, with the channels still open and mapped).
+fn deferred(t: u16) -> Result<(), XenError> {
+    xenctl::pause(t)?;
+    let c = Channels::open(t, 1)?;
+    // Without CONTROL_REGISTERS Xen performs the write at once and only
+    // tells us; with it (as the stub asks) the write waits for the answer.
+    xenctl::monitor(t, XenDomctlMonitorOp::control_registers())?;
+    xenctl::monitor(t, XenDomctlMonitorOp::mov_to_msr(MSR_LSTAR, true))?;
+    xenctl::unpause(t)?;
+    println!("attack deferred: armed");
+    let slots = c.slots(1);
+    let deadline = time::now_ns() + 60_000_000_000;
+    while time::now_ns() < deadline {
+        for i in 0..c.ch.nr_vcpus {
+            let slot = slots.slot(i).expect("slot in range");
+            if slot.load_state(Ordering::Acquire) != VM_EVENT_SLOT_SUBMIT {
+                continue;
+            }
+            let req = slot.read_event();
+            let msr = req.mov_to_msr();
+            println!(
+                "attack deferred: vCPU {i}'s write of {:#x} to MSR {:#x} is held; dying without an answer",
+                msr.new_value, msr.msr
+            );
+            return Ok(());
+        }
+        core::hint::spin_loop();
+    }
+    println!("attack deferred: no write was held in 60 s");
     Ok(())
 }
 
@@ -521,6 +617,23 @@ fn try_ops(d: u16) -> alloc::string::String {
         }
     }
     put("evtchn", xenctl::alloc_unbound_in(d, DOMID_SELF).map(drop));
+    // Reinjecting a trap: the one device-model op a stub needs.
+    put("inject_event", probe::inject_event_checked(d));
+    // Rights a stub must not have, even on its target (patch 0013 and the
+    // policy): each probe changes nothing if allowed. A refusal other than
+    // EPERM/EACCES/ESRCH (e.g. mem_access unsupported on this CPU) means
+    // the permission check passed: "ok".
+    let mut narrow = |name: &str, r: Result<(), XenError>| match r {
+        Err(e) if !(e.is_denial() || e == XenError::ESRCH) => put(name, Ok(())),
+        r => put(name, r),
+    };
+    narrow("gethvmc", probe::gethvmcontext_size(d).map(drop));
+    narrow("dm", probe::dm_nr_vcpus(d));
+    narrow(
+        "resource_map",
+        probe::resource_size(d, XENMEM_RESOURCE_GRANT_TABLE, 0).map(drop),
+    );
+    narrow("set_access_required", probe::clear_access_required(d));
     out.trim_end().into()
 }
 
