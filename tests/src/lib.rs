@@ -66,3 +66,10 @@ pub fn linux_guest() -> LinuxGuest {
     let art = artifacts();
     testbed::kernels::linux_guest(&layout(), &art.dom0).unwrap_or_else(|e| panic!("{e:#}"))
 }
+
+/// Debian's Linux as the monitored target of the attribution test and the
+/// Quick start ([`testbed::kernels::linux_target`]).
+pub fn linux_target() -> LinuxGuest {
+    let art = artifacts();
+    testbed::kernels::linux_target(&layout(), &art.dom0).unwrap_or_else(|e| panic!("{e:#}"))
+}

@@ -18,6 +18,67 @@ pub enum AuditDetail {
     Desc { descriptor: u8, is_write: bool },
 }
 
+/// The privilege the vCPU ran at when the event happened (`cs` RPL, which
+/// is the CPL in long mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    User,
+    Kernel,
+}
+
+impl Mode {
+    pub fn of(req: &VmEventRequest) -> Self {
+        if req.regs_x86().cs_sel & 3 == 3 {
+            Self::User
+        } else {
+            Self::Kernel
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Kernel => "kernel",
+        }
+    }
+}
+
+/// The guest task behind an event, read from the guest's memory: every
+/// byte is the guest's word, so `comm` is escaped when printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    pub tgid: u32,
+    /// `task_struct.comm`: up to 16 bytes, NUL-terminated if shorter.
+    pub comm: [u8; 16],
+}
+
+impl Process {
+    /// `comm` up to its first NUL.
+    pub fn comm(&self) -> &[u8] {
+        let n = self.comm.iter().position(|&b| b == 0).unwrap_or(16);
+        &self.comm[..n]
+    }
+}
+
+/// Who ran when the event happened, as far as the stub could tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attribution {
+    /// No OS profile: the stub does not look.
+    None,
+    Process(Process),
+    /// Looking failed (unmapped memory, a hostile page table...): why.
+    Failed(&'static str),
+}
+
+/// What every record of one stub shares: the monitored domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditSource {
+    pub domid: u16,
+    /// `xen_domain_handle_t`.
+    pub uuid: [u8; 16],
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuditRecord {
     pub vcpu: u32,
@@ -32,6 +93,12 @@ pub struct AuditRecord {
     /// Line of the deciding rule, 0 for the default.
     pub rule_line: u32,
     pub level: LogLevel,
+    pub mode: Mode,
+    /// Per-stub sequence number, set by the stub when it prints.
+    pub seq: Option<u64>,
+    /// Wall-clock nanoseconds since the Unix epoch, set by the stub.
+    pub time_ns: Option<u64>,
+    pub process: Attribution,
 }
 
 impl AuditRecord {
@@ -106,26 +173,44 @@ impl AuditRecord {
             spoof,
             rule_line,
             level,
+            mode: Mode::of(req),
+            seq: None,
+            time_ns: None,
+            process: Attribution::None,
         }
     }
 
     /// `Display`able JSON object (no trailing newline).
     pub fn json(&self) -> AuditJson<'_> {
-        AuditJson(self)
+        AuditJson(self, None)
+    }
+
+    /// The same, naming the monitored domain.
+    pub fn json_from<'a>(&'a self, src: &'a AuditSource) -> AuditJson<'a> {
+        AuditJson(self, Some(src))
     }
 
     /// Render into `buf`; returns the JSON text, or `None` if `buf` is too
-    /// small (512 bytes always suffice).
+    /// small ([`AUDIT_JSON_MAX`] bytes always suffice).
     pub fn write_json<'b>(&self, buf: &'b mut [u8]) -> Option<&'b str> {
-        let mut w = SliceWriter { buf, len: 0 };
-        fmt::write(&mut w, format_args!("{}", self.json())).ok()?;
-        let len = w.len;
-        core::str::from_utf8(&w.buf[..len]).ok()
+        write_into(buf, self.json())
+    }
+
+    /// [`Self::write_json`] naming the monitored domain.
+    pub fn write_json_from<'b>(&self, src: &AuditSource, buf: &'b mut [u8]) -> Option<&'b str> {
+        write_into(buf, self.json_from(src))
     }
 }
 
+fn write_into<'b>(buf: &'b mut [u8], j: AuditJson<'_>) -> Option<&'b str> {
+    let mut w = SliceWriter { buf, len: 0 };
+    fmt::write(&mut w, format_args!("{j}")).ok()?;
+    let len = w.len;
+    core::str::from_utf8(&w.buf[..len]).ok()
+}
+
 /// Upper bound on one rendered record.
-pub const AUDIT_JSON_MAX: usize = 512;
+pub const AUDIT_JSON_MAX: usize = 1024;
 
 struct SliceWriter<'b> {
     buf: &'b mut [u8],
@@ -142,7 +227,61 @@ impl fmt::Write for SliceWriter<'_> {
     }
 }
 
-pub struct AuditJson<'a>(&'a AuditRecord);
+pub struct AuditJson<'a>(&'a AuditRecord, Option<&'a AuditSource>);
+
+/// Bytes from the guest as a JSON string: printable ASCII as is (but the
+/// quote and the backslash, escaped), everything else `\u00XX`, so no guest
+/// byte can end the string, break the line or smuggle a control character
+/// into a log pipeline.
+struct GuestStr<'a>(&'a [u8]);
+impl fmt::Display for GuestStr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for &b in self.0 {
+            match b {
+                b'"' => f.write_str("\\\"")?,
+                b'\\' => f.write_str("\\\\")?,
+                0x20..=0x7e => fmt::Write::write_char(f, b as char)?,
+                _ => write!(f, "\\u{b:04x}")?,
+            }
+        }
+        f.write_str("\"")
+    }
+}
+
+/// RFC 3339 UTC with nanoseconds, from nanoseconds since the epoch.
+struct Rfc3339(u64);
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0 / 1_000_000_000;
+        let (y, m, d) = civil_from_days(secs / 86_400);
+        let s = secs % 86_400;
+        write!(
+            f,
+            "\"{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z\"",
+            s / 3600,
+            s / 60 % 60,
+            s % 60,
+            self.0 % 1_000_000_000
+        )
+    }
+}
+
+/// (year, month, day) of the `days`-th day after 1970-01-01, proleptic
+/// Gregorian. Counts whole 400-year eras (146097 days each) from
+/// 0000-03-01, so that the leap day is the last day of each year.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468; // days from 0000-03-01 to 1970-01-01
+    let era = z / 146_097;
+    let doe = z % 146_097; // day of era, 0..=146096
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // 0..=399
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of the March year
+    let mp = (5 * doy + 2) / 153; // month from March, 0..=11
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
 
 /// 64-bit values are hex strings: JSON numbers lose precision past 2^53.
 struct Hex(u64);
@@ -213,9 +352,82 @@ impl fmt::Display for AuditJson<'_> {
         }
         write!(
             f,
-            ",\"rule\":{},\"level\":\"{}\"}}",
+            ",\"rule\":{},\"level\":\"{}\",\"mode\":\"{}\"",
             r.rule_line,
-            r.level.name()
-        )
+            r.level.name(),
+            r.mode.name()
+        )?;
+        match r.process {
+            Attribution::None => {}
+            Attribution::Process(p) => write!(
+                f,
+                ",\"process\":{{\"pid\":{},\"tgid\":{},\"comm\":{}}}",
+                p.pid,
+                p.tgid,
+                GuestStr(p.comm())
+            )?,
+            Attribution::Failed(why) => write!(f, ",\"process\":{{\"error\":\"{why}\"}}")?,
+        }
+        if let Some(seq) = r.seq {
+            write!(f, ",\"seq\":{seq}")?;
+        }
+        if let Some(t) = r.time_ns {
+            write!(f, ",\"time\":{}", Rfc3339(t))?;
+        }
+        if let Some(s) = self.1 {
+            let u = s.uuid;
+            write!(
+                f,
+                ",\"domid\":{},\"uuid\":\"{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}\"",
+                s.domid,
+                u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7],
+                u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]
+            )?;
+        }
+        f.write_str("}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use core::fmt::Write as _;
+
+    #[test]
+    fn days_map_to_their_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(59), (1970, 3, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(11_017), (2000, 3, 1));
+        assert_eq!(civil_from_days(20_788), (2026, 12, 1));
+        assert_eq!(civil_from_days(47_540), (2100, 2, 28));
+        assert_eq!(civil_from_days(47_541), (2100, 3, 1));
+    }
+
+    #[test]
+    fn times_render_as_rfc3339_utc() {
+        let t = 20_788 * 86_400 * 1_000_000_000 + (20 * 3600 + 51 * 60 + 7) * 1_000_000_000 + 42;
+        assert_eq!(
+            alloc_free(|f| write!(f, "{}", Rfc3339(t))),
+            "\"2026-12-01T20:51:07.000000042Z\""
+        );
+    }
+
+    #[test]
+    fn guest_bytes_cannot_break_the_string_or_the_line() {
+        assert_eq!(
+            alloc_free(|f| write!(f, "{}", GuestStr(b"a\"b\\c\n\x00\xff"))),
+            "\"a\\\"b\\\\c\\u000a\\u0000\\u00ff\""
+        );
+    }
+
+    /// Renders into a fixed buffer (the crate is no_std).
+    fn alloc_free(w: impl Fn(&mut SliceWriter<'_>) -> fmt::Result) -> &'static str {
+        let buf: &'static mut [u8] = std::boxed::Box::leak(std::vec![0u8; 256].into_boxed_slice());
+        let mut s = SliceWriter { buf, len: 0 };
+        w(&mut s).unwrap();
+        let len = s.len;
+        core::str::from_utf8(&s.buf[..len]).unwrap()
     }
 }

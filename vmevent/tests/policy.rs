@@ -360,7 +360,35 @@ fn audit_record_renders_one_json_line() {
         s,
         "{\"vcpu\":1,\"event\":\"write_ctrlreg\",\"kind\":\"cr4\",\"rip\":\"0xffff800000001000\",\
          \"index\":2,\"old\":\"0x100000\",\"new\":\"0x0\",\"action\":\"deny\",\"rule\":5,\
-         \"level\":\"alert\"}"
+         \"level\":\"alert\",\"mode\":\"kernel\"}"
+    );
+    // With what the stub adds: the process, sequence, time and domain.
+    let mut rec = d.verdict.audit;
+    rec.process = vmevent::Attribution::Process(vmevent::Process {
+        pid: 412,
+        tgid: 410,
+        comm: *b"d\"d\n\0\0\0\0\0\0\0\0\0\0\0\0",
+    });
+    rec.seq = Some(7);
+    rec.time_ns = Some(1_796_158_267_000_000_001);
+    let src = vmevent::AuditSource {
+        domid: 3,
+        uuid: [0x5e, 0x1f, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1],
+    };
+    let s = rec.write_json_from(&src, &mut buf).unwrap();
+    assert!(
+        s.ends_with(
+            "\"mode\":\"kernel\",\"process\":{\"pid\":412,\"tgid\":410,\"comm\":\"d\\\"d\\u000a\"},\
+             \"seq\":7,\"time\":\"2026-12-01T20:51:07.000000001Z\",\"domid\":3,\
+             \"uuid\":\"5e1f0000-0000-4000-8000-000000000001\"}"
+        ),
+        "{s}"
+    );
+    rec.process = vmevent::Attribution::Failed("page table: not present at level 4");
+    let s = rec.write_json(&mut buf).unwrap();
+    assert!(
+        s.contains("\"process\":{\"error\":\"page table: not present at level 4\"}"),
+        "{s}"
     );
     let d = p.decide(&cpuid(0, 2));
     let s = d.verdict.audit.write_json(&mut buf).unwrap();

@@ -10,7 +10,7 @@ use boot::xen::{Port, XenError};
 use boot::{evtchn, println, smp};
 use vmevent::abi::domctl::{check_release, Release, XenDomctlMonitorOp};
 use vmevent::shm::{AsyncRingPtr, SlotArea};
-use vmevent::Policy;
+use vmevent::{AuditSource, Policy};
 
 use super::{on_port, Config};
 
@@ -39,6 +39,8 @@ pub(super) struct Attachment {
     pub(super) slots: SlotArea,
     pub(super) ring: AsyncRingPtr,
     pub(super) nr_target_vcpus: u32,
+    /// Named in every audit record: the domid and UUID at attach.
+    pub(super) source: AuditSource,
 }
 
 /// Refuses a hypervisor whose domctls we cannot speak, before issuing any:
@@ -192,6 +194,10 @@ pub(super) fn attach(cfg: &Config, policy: &Policy) -> Result<Attachment, Attach
         slots,
         ring,
         nr_target_vcpus: n,
+        source: AuditSource {
+            domid: t,
+            uuid: info.handle,
+        },
     })
 }
 

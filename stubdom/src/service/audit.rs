@@ -1,11 +1,11 @@
 //! Answering a request with the policy, then auditing it.
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 use xenctl as xenops;
 
 use boot::println;
 use vmevent::policy::LogLevel;
-use vmevent::{Policy, VmEventRequest, VmEventResponse};
+use vmevent::{AuditSource, Policy, VmEventRequest, VmEventResponse};
 
 use super::stats::{Stats, NR_REASONS};
 use super::{Config, LogMode};
@@ -47,18 +47,26 @@ pub(super) fn decide(
         stats.denied.fetch_add(1, Ordering::Relaxed);
         stats.denied_by_reason[reason].fetch_add(1, Ordering::Relaxed);
     }
-    verdict.audit
+    let mut rec = verdict.audit;
+    rec.time_ns = Some(boot::time::wallclock_ns());
+    rec
 }
 
-pub(super) fn audit(cfg: &Config, rec: &vmevent::AuditRecord) {
+/// Sequence number of the next printed record: a log pipeline can tell a
+/// lost line from a quiet target.
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+pub(super) fn audit(cfg: &Config, source: &AuditSource, rec: &vmevent::AuditRecord) {
     let show = match cfg.log {
         LogMode::All => true,
         LogMode::Violations => rec.level >= LogLevel::Warn || rec.action == "deny",
         LogMode::None => false,
     };
     if show {
-        let mut buf = [0u8; 512];
-        if let Some(line) = rec.write_json(&mut buf) {
+        let mut rec = *rec;
+        rec.seq = Some(SEQ.fetch_add(1, Ordering::Relaxed));
+        let mut buf = [0u8; vmevent::audit::AUDIT_JSON_MAX];
+        if let Some(line) = rec.write_json_from(source, &mut buf) {
             println!("{line}");
         }
     }

@@ -133,7 +133,7 @@ pub(super) fn serve(ctx: &Context, me: u32) {
             }
             // Answered and notified: now the console.
             if let Some(rec) = record {
-                audit(cfg, &rec);
+                audit(cfg, &a.source, &rec);
             }
         }
         if let Some(c) = async_consumer.as_mut() {
@@ -141,7 +141,11 @@ pub(super) fn serve(ctx: &Context, me: u32) {
                 stats.async_events.fetch_add(1, Ordering::Relaxed);
                 if req.reason == VM_EVENT_REASON_GUEST_REQUEST || cfg.log == LogMode::All {
                     let mut ignored = VmEventResponse::zeroed();
-                    audit(cfg, &decide(cfg, policy, stats, req, &mut ignored, false));
+                    audit(
+                        cfg,
+                        &a.source,
+                        &decide(cfg, policy, stats, req, &mut ignored, false),
+                    );
                 }
             });
             let now = time::now_ns();

@@ -70,9 +70,26 @@ fn xz_offset(bz: &[u8]) -> Option<usize> {
 }
 
 pub fn linux_guest(layout: &Layout, dom0: &Image) -> anyhow::Result<LinuxGuest> {
+    build_linux(layout, dom0, "linux-guest", GUEST_INIT, &[])
+}
+
+/// Debian's kernel and busybox with `init` and `extra` files (path in the
+/// initramfs, mode, bytes), cached under `bed/<name>-<hash>`.
+fn build_linux(
+    layout: &Layout,
+    dom0: &Image,
+    name: &str,
+    init: &str,
+    extra: &[(&str, u32, Vec<u8>)],
+) -> anyhow::Result<LinuxGuest> {
     let bz = fs::read(&dom0.kernel)?;
-    let key = hash_inputs(&[&bz, GUEST_INIT.as_bytes()]);
-    let dir = layout.bed.join(format!("linux-guest-{key}"));
+    let mut inputs: Vec<&[u8]> = vec![&bz, init.as_bytes()];
+    for (path, _, data) in extra {
+        inputs.push(path.as_bytes());
+        inputs.push(data);
+    }
+    let key = hash_inputs(&inputs);
+    let dir = layout.bed.join(format!("{name}-{key}"));
     let guest = LinuxGuest {
         vmlinux: dir.join("vmlinux"),
         initrd: dir.join("initrd.cpio"),
@@ -103,14 +120,135 @@ pub fn linux_guest(layout: &Layout, dom0: &Image) -> anyhow::Result<LinuxGuest> 
     for d in ["bin", "proc", "dev"] {
         w.dir(d)?;
     }
-    w.file("init", 0o755, GUEST_INIT.as_bytes())?;
+    w.file("init", 0o755, init.as_bytes())?;
     w.file(
         "bin/busybox",
         0o755,
         &fs::read(dom0.stage.join("bin/busybox"))?,
     )?;
+    for (path, mode, data) in extra {
+        w.file(path, *mode, data)?;
+    }
     fs::write(&guest.initrd, w.finish()?)?;
     Ok(guest)
+}
+
+/// What the Linux target prints, for the stub's attribution to be checked
+/// against: `linux-target: NAME pid PID` before each program runs
+/// (`exec` keeps the pid and makes the program's name the task's `comm`).
+pub const LINUX_TARGET_DONE: &str = "linux-target: still running after the write";
+
+/// The LSTAR value the Linux target tries to write (canonical, and not
+/// where the kernel's syscall entry is): the demo's policy denies it.
+pub const LINUX_TARGET_BAD_LSTAR: u64 = 0xffff_ffff_dead_0000;
+
+/// The CPUID leaf `cpuid-probe` asks for, from user mode: nothing else in
+/// the guest asks for it, so its audit record is the probe's.
+pub const LINUX_TARGET_PROBE_LEAF: u32 = 0x1234_5678;
+
+const TARGET_INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t devtmpfs dev /dev
+insmod /msr.ko || echo "linux-target: insmod msr.ko failed"
+lstar() { dd if=/dev/cpu/0/msr bs=8 count=1 skip=$((0xc0000082)) iflag=skip_bytes 2>/dev/null | od -An -tx8 | tr -d ' '; }
+echo "linux-target: up after $(cut -d' ' -f1 /proc/uptime)s; lstar $(lstar)"
+sh -c 'echo "linux-target: cpuid-probe pid $$"; exec /bin/cpuid-probe'
+sh -c 'echo "linux-target: dd pid $$"; printf "@BAD@" | exec dd of=/dev/cpu/0/msr bs=8 count=1 seek=$((0xc0000082)) oflag=seek_bytes 2>/dev/null'
+echo "linux-target: lstar after the write $(lstar)"
+echo "@DONE@: $(ls / | wc -l) entries in /"
+poweroff -f
+"#;
+
+/// Debian's Linux as a 1-vCPU monitored target (the Quick start's and the
+/// attribution test's): it loads `msr.ko`, runs `cpuid-probe` (a CPUID of
+/// [`LINUX_TARGET_PROBE_LEAF`] from user mode) and has `dd` write
+/// [`LINUX_TARGET_BAD_LSTAR`] to LSTAR through `/dev/cpu/0/msr` (a
+/// kernel-mode write on the task's behalf), printing each program's pid
+/// and LSTAR before and after; then it shows it still runs and powers off.
+pub fn linux_target(layout: &Layout, dom0: &Image) -> anyhow::Result<LinuxGuest> {
+    let modules = dom0.stage.join("lib/modules");
+    let release = fs::read_dir(&modules)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.join("kernel/arch/x86/kernel/msr.ko").exists())
+        .with_context(|| format!("no msr.ko under {}", modules.display()))?;
+    let msr = fs::read(release.join("kernel/arch/x86/kernel/msr.ko"))?;
+    let bad: String = LINUX_TARGET_BAD_LSTAR
+        .to_le_bytes()
+        .iter()
+        .map(|b| format!("\\{b:03o}"))
+        .collect();
+    let init = TARGET_INIT
+        .replace("@BAD@", &bad)
+        .replace("@DONE@", LINUX_TARGET_DONE);
+    build_linux(
+        layout,
+        dom0,
+        "linux-target",
+        &init,
+        &[
+            ("msr.ko", 0o644, msr),
+            ("bin/cpuid-probe", 0o755, cpuid_probe(LINUX_TARGET_PROBE_LEAF)),
+        ],
+    )
+}
+
+/// A static x86-64 Linux program, written byte by byte (no toolchain for
+/// Linux binaries needed): `cpuid` of `leaf` in user mode, then
+/// `exit(0)`. One ELF header, one loadable segment, 18 bytes of code.
+fn cpuid_probe(leaf: u32) -> Vec<u8> {
+    const BASE: u64 = 0x40_0000;
+    const CODE_AT: u64 = 64 + 56;
+    let mut code = vec![0xb8]; // mov eax, imm32
+    code.extend_from_slice(&leaf.to_le_bytes());
+    code.extend_from_slice(&[0x31, 0xc9]); // xor ecx, ecx
+    code.extend_from_slice(&[0x0f, 0xa2]); // cpuid
+    code.extend_from_slice(&[0xb8, 60, 0, 0, 0]); // mov eax, 60 (exit)
+    code.extend_from_slice(&[0x31, 0xff]); // xor edi, edi
+    code.extend_from_slice(&[0x0f, 0x05]); // syscall
+    let size = CODE_AT + code.len() as u64;
+    let mut elf = Vec::new();
+    // e_ident: ELF, 64-bit, little endian, version 1, System V ABI.
+    elf.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf.extend_from_slice(&0x3eu16.to_le_bytes()); // EM_X86_64
+    elf.extend_from_slice(&1u32.to_le_bytes()); // EV_CURRENT
+    elf.extend_from_slice(&(BASE + CODE_AT).to_le_bytes()); // e_entry
+    elf.extend_from_slice(&64u64.to_le_bytes()); // e_phoff
+    elf.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
+    elf.extend_from_slice(&0u32.to_le_bytes()); // e_flags
+    elf.extend_from_slice(&64u16.to_le_bytes()); // e_ehsize
+    elf.extend_from_slice(&56u16.to_le_bytes()); // e_phentsize
+    elf.extend_from_slice(&1u16.to_le_bytes()); // e_phnum
+    elf.extend_from_slice(&[0; 6]); // e_shentsize, e_shnum, e_shstrndx
+    // PT_LOAD of the whole file, read + execute.
+    elf.extend_from_slice(&1u32.to_le_bytes());
+    elf.extend_from_slice(&5u32.to_le_bytes());
+    elf.extend_from_slice(&0u64.to_le_bytes()); // p_offset
+    elf.extend_from_slice(&BASE.to_le_bytes()); // p_vaddr
+    elf.extend_from_slice(&BASE.to_le_bytes()); // p_paddr
+    elf.extend_from_slice(&size.to_le_bytes()); // p_filesz
+    elf.extend_from_slice(&size.to_le_bytes()); // p_memsz
+    elf.extend_from_slice(&0x1000u64.to_le_bytes()); // p_align
+    debug_assert_eq!(elf.len() as u64, CODE_AT);
+    elf.extend_from_slice(&code);
+    elf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cpuid_probe_is_one_segment_of_code_behind_the_headers() {
+        let elf = cpuid_probe(0x1234_5678);
+        assert_eq!(&elf[..4], b"\x7fELF");
+        assert_eq!(elf.len(), 64 + 56 + 18);
+        // Entry at the code, which starts with `mov eax, leaf`.
+        assert_eq!(u64::from_le_bytes(elf[24..32].try_into().unwrap()), 0x40_0078);
+        assert_eq!(&elf[120..125], &[0xb8, 0x78, 0x56, 0x34, 0x12]);
+    }
 }
 
 /// Copies `src` into a cpio at `dest`.

@@ -38,6 +38,34 @@ pub fn now_ns() -> u64 {
     }
 }
 
+/// Wall-clock time, nanoseconds since the Unix epoch (UTC): Xen's
+/// wallclock at system time 0 (`shared_info.wc_*`, as dom0 set it) plus
+/// [`now_ns`]. 0 before `shared_info` is mapped.
+pub fn wallclock_ns() -> u64 {
+    let si = super::xen::shared_info();
+    // SAFETY: `shared_info` is our mapped page (or our zeroed static page
+    // before it is mapped); the wc_* fields are read volatile under their
+    // version, odd while Xen updates them.
+    let base = unsafe {
+        loop {
+            let v1 = core::ptr::addr_of!((*si).wc_version).read_volatile();
+            fence(Ordering::Acquire);
+            let sec = core::ptr::addr_of!((*si).wc_sec).read_volatile();
+            let hi = core::ptr::addr_of!((*si).wc_sec_hi).read_volatile();
+            let nsec = core::ptr::addr_of!((*si).wc_nsec).read_volatile();
+            fence(Ordering::Acquire);
+            let v2 = core::ptr::addr_of!((*si).wc_version).read_volatile();
+            if v1 & 1 == 0 && v1 == v2 {
+                break (u64::from(hi) << 32 | u64::from(sec)) * 1_000_000_000 + u64::from(nsec);
+            }
+        }
+    };
+    if base == 0 {
+        return 0;
+    }
+    base.wrapping_add(now_ns())
+}
+
 fn on_timer(_port: crate::xen::Port) {
     let cpu = percpu::this_cpu();
     cpu.timer_fires.fetch_add(1, Ordering::Relaxed);
