@@ -1,11 +1,15 @@
 //! `public/memory.h` (Xen 4.17): `XENMEM_add_to_physmap`,
-//! `XENMEM_acquire_resource` and `XENMEM_access_op`.
+//! `XENMEM_add_to_physmap_batch`, `XENMEM_acquire_resource` and
+//! `XENMEM_access_op`.
 
 use core::mem::{offset_of, size_of};
 
 pub const XENMEM_ADD_TO_PHYSMAP: u32 = 7;
 pub const XENMEM_REMOVE_FROM_PHYSMAP: u32 = 15;
 pub const XENMEM_ACCESS_OP: u32 = 21;
+/// Maps many frames in one call, each with its own error (`errs`); the only
+/// way to use `XENMAPSPACE_GMFN_FOREIGN` (guestmem's frame window).
+pub const XENMEM_ADD_TO_PHYSMAP_BATCH: u32 = 23;
 pub const XENMEM_ACQUIRE_RESOURCE: u32 = 28;
 
 /// `struct xen_remove_from_physmap`.
@@ -19,6 +23,9 @@ pub struct XenRemoveFromPhysmap {
 
 /// `XENMAPSPACE_shared_info`.
 pub const XENMAPSPACE_SHARED_INFO: u32 = 0;
+/// `XENMAPSPACE_gmfn_foreign`: `idx` is a GFN of `foreign_domid`
+/// (`XENMEM_add_to_physmap_batch` only).
+pub const XENMAPSPACE_GMFN_FOREIGN: u32 = 4;
 
 /// `struct xen_add_to_physmap`.
 #[repr(C)]
@@ -33,6 +40,28 @@ pub struct XenAddToPhysmap {
     pub idx: u64,
     /// GFN to map at.
     pub gpfn: u64,
+}
+
+/// `struct xen_add_to_physmap_batch` (interface version >= 0x00040700:
+/// `foreign_domid` is the union `u`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenAddToPhysmapBatch {
+    /// The domain whose physmap changes (`DOMID_SELF` for the caller).
+    pub domid: u16,
+    /// `XENMAPSPACE_*`.
+    pub space: u16,
+    /// Number of entries in `idxs`, `gpfns` and `errs`.
+    pub size: u16,
+    /// `u.foreign_domid`: the domain owning the frames
+    /// (`XENMAPSPACE_GMFN_FOREIGN`; 0 for the other spaces).
+    pub foreign_domid: u16,
+    /// `XEN_GUEST_HANDLE(xen_ulong_t)`: indexes in the space (foreign GFNs).
+    pub idxs: u64,
+    /// `XEN_GUEST_HANDLE(xen_pfn_t)`: GFNs of `domid` where they appear.
+    pub gpfns: u64,
+    /// `XEN_GUEST_HANDLE(int)`, OUT: per-entry 0 or negative errno.
+    pub errs: u64,
 }
 
 pub const XENMEM_RESOURCE_IOREQ_SERVER: u16 = 0;
@@ -96,6 +125,10 @@ pub struct XenMemAccessOp {
 const _: () = {
     assert!(size_of::<XenAddToPhysmap>() == 24);
     assert!(size_of::<XenRemoveFromPhysmap>() == 16);
+    assert!(size_of::<XenAddToPhysmapBatch>() == 32);
+    assert!(offset_of!(XenAddToPhysmapBatch, foreign_domid) == 6);
+    assert!(offset_of!(XenAddToPhysmapBatch, idxs) == 8);
+    assert!(offset_of!(XenAddToPhysmapBatch, errs) == 24);
     assert!(offset_of!(XenAddToPhysmap, idx) == 8);
     assert!(size_of::<XenMemAcquireResource>() == 32);
     assert!(offset_of!(XenMemAcquireResource, id) == 4);

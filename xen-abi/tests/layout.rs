@@ -559,6 +559,8 @@ fn stock_checks() -> Checks {
         XENMEM_ADD_TO_PHYSMAP => "XENMEM_add_to_physmap",
         XENMEM_REMOVE_FROM_PHYSMAP => "XENMEM_remove_from_physmap",
         XENMAPSPACE_SHARED_INFO => "XENMAPSPACE_shared_info",
+        XENMEM_ADD_TO_PHYSMAP_BATCH => "XENMEM_add_to_physmap_batch",
+        XENMAPSPACE_GMFN_FOREIGN => "XENMAPSPACE_gmfn_foreign",
         XENMEM_RESOURCE_IOREQ_SERVER => "XENMEM_resource_ioreq_server",
         XENMEM_RESOURCE_GRANT_TABLE => "XENMEM_resource_grant_table",
         XENMEM_RESOURCE_VMTRACE_BUF => "XENMEM_resource_vmtrace_buf",
@@ -584,6 +586,17 @@ fn stock_checks() -> Checks {
         XenAddToPhysmap,
         "struct xen_add_to_physmap",
         [domid, size, space, idx, gpfn]
+    );
+    size!(c, XenAddToPhysmapBatch, "struct xen_add_to_physmap_batch");
+    offs!(
+        c,
+        XenAddToPhysmapBatch,
+        "struct xen_add_to_physmap_batch",
+        [domid, space, size, idxs, gpfns, errs]
+    );
+    c.add(
+        "offsetof(struct xen_add_to_physmap_batch, u.foreign_domid)".into(),
+        offset_of!(XenAddToPhysmapBatch, foreign_domid) as u64,
     );
     size!(c, XenRemoveFromPhysmap, "struct xen_remove_from_physmap");
     offs!(
