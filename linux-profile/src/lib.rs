@@ -339,3 +339,26 @@ impl fmt::Display for Profile {
         Ok(())
     }
 }
+
+/// A stub gets one PVH module (xl gives a PVH guest one `ramdisk`): a
+/// policy, a profile, or a policy followed by a profile (what `vmi-launch
+/// --profile` writes). The profile begins at its first line, `vmi-profile
+/// N`. Returns (policy, profile); a policy part of blank lines is none.
+pub fn split_module(text: &str) -> (Option<&str>, Option<&str>) {
+    let starts_profile = |line: &str| {
+        line.strip_prefix(MAGIC)
+            .is_some_and(|rest| rest.starts_with([' ', '\t']))
+    };
+    let mut at = 0;
+    let mut profile = None;
+    for line in text.split_inclusive('\n') {
+        if starts_profile(line) {
+            profile = Some(&text[at..]);
+            break;
+        }
+        at += line.len();
+    }
+    let policy = &text[..at];
+    let policy = (!policy.trim().is_empty()).then_some(policy);
+    (policy, profile)
+}

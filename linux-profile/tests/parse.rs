@@ -245,3 +245,18 @@ fn every_key_has_a_distinct_name_that_reads_back() {
         assert!(!k.name().contains(char::is_whitespace));
     }
 }
+
+#[test]
+fn a_module_splits_into_its_policy_and_its_profile() {
+    use linux_profile::split_module;
+    let policy = "# rules\nmsr msr=0xc0000082 deny\nany allow\n";
+    let both = format!("{policy}{DEBIAN_6_1}");
+    assert_eq!(split_module(&both), (Some(policy), Some(DEBIAN_6_1)));
+    assert_eq!(split_module(DEBIAN_6_1), (None, Some(DEBIAN_6_1)));
+    assert_eq!(split_module(policy), (Some(policy), None));
+    assert_eq!(split_module("\n  \n"), (None, None));
+    // Only a line that starts with the magic word and a blank starts it.
+    let lookalike = "msr msr=0x10 deny # vmi-profile 1\nvmi-profiles 1\n";
+    assert_eq!(split_module(lookalike), (Some(lookalike), None));
+    assert_eq!(Profile::parse(split_module(&both).1.unwrap()), Profile::parse(DEBIAN_6_1));
+}

@@ -48,13 +48,27 @@ fn main(info: &'static BootInfo<'static>) {
             cfg.policy_source
         )),
     };
+    let profile = cfg.profile_text.as_deref().map(|t| match linux_profile::Profile::parse(t) {
+        Ok(p) => p,
+        Err(e) => boot::config_error(format_args!("stubdom: bad profile (the PVH module): {e}")),
+    });
     println!(
         "stubdom: monitoring domain {} with {} rule(s) from {}",
         cfg.target,
         policy.rules().len(),
         cfg.policy_source
     );
-    if let Err(e) = service::run(&cfg, &policy) {
+    if let Some(p) = &profile {
+        println!(
+            "stubdom: Linux profile for {}: current task at per-CPU offset {:#x} ({}), pid at {:#x}, comm at {:#x}",
+            p.release.as_str(),
+            p.current_task.percpu_offset,
+            p.current_task.via.name(),
+            p.task_struct.pid,
+            p.task_struct.comm
+        );
+    }
+    if let Err(e) = service::run(&cfg, &policy, profile.as_ref()) {
         println!("stubdom: cannot attach: {e}");
     }
 }

@@ -111,6 +111,29 @@ pub fn acquire_channel_frames(domid: u16, frame: u64, gfns: &mut [u64]) -> Resul
     Ok(())
 }
 
+/// Shows target frame `gfn` of `domid` at our guest frame `ours`
+/// (`XENMEM_add_to_physmap_batch`, `XENMAPSPACE_gmfn_foreign`, one entry).
+/// Returns the per-frame result: `Ok(Err(errno))` when the hypercall
+/// worked but Xen refused that frame (a hole, MMIO, a paged-out frame),
+/// `Err` when the hypercall itself failed.
+pub fn map_foreign(domid: u16, gfn: u64, ours: u64) -> Result<Result<(), i32>, XenError> {
+    use xen_abi::{XenAddToPhysmapBatch, XENMAPSPACE_GMFN_FOREIGN, XENMEM_ADD_TO_PHYSMAP_BATCH};
+    let (idx, gpfn, mut err) = (gfn, ours, 0i32);
+    let mut arg = XenAddToPhysmapBatch {
+        domid: DOMID_SELF,
+        space: XENMAPSPACE_GMFN_FOREIGN as u16,
+        size: 1,
+        foreign_domid: domid,
+        idxs: &idx as *const u64 as u64,
+        gpfns: &gpfn as *const u64 as u64,
+        errs: &mut err as *mut i32 as u64,
+    };
+    // SAFETY: `arg` and the three one-entry arrays it points at live across
+    // the call; Xen reads `idx` and `gpfn` and writes `err`.
+    unsafe { hypercall::memory_op(XENMEM_ADD_TO_PHYSMAP_BATCH, &mut arg) }?;
+    Ok(if err == 0 { Ok(()) } else { Err(err) })
+}
+
 /// `XENMEM_remove_from_physmap` of one of our frames (drops a foreign
 /// mapping we hold).
 pub fn remove_from_physmap(gfn: u64) -> Result<(), XenError> {

@@ -35,6 +35,8 @@ pub struct Config {
     pub policy_text: String,
     /// Where the policy came from, for error messages.
     pub policy_source: &'static str,
+    /// A Linux profile (`vmi-profile 1` ...) from the PVH module.
+    pub profile_text: Option<String>,
     pub log: LogMode,
     pub wait: WaitMode,
     pub ring_frames: u32,
@@ -55,20 +57,26 @@ impl Config {
         if target == u64::MAX {
             return Err("field 'target': missing (target=<domid> of the domain to monitor)".into());
         }
-        let (policy_text, policy_source) = match c.get(key::POLICY) {
-            Some(inline) => (inline.replace(';', "\n").replace(',', " "), "policy="),
-            None => match info.modules().next() {
-                Some(m) => (
-                    core::str::from_utf8(m.data)
-                        .map_err(|_| String::from("the policy module is not UTF-8 text"))?
-                        .into(),
-                    "the policy module",
-                ),
-                None => return Err(
-                    "field 'policy': missing (policy=<rules> or a policy file as the PVH module)"
-                        .into(),
-                ),
-            },
+        let module = match info.modules().next() {
+            Some(m) => Some(
+                core::str::from_utf8(m.data)
+                    .map_err(|_| String::from("the PVH module is not UTF-8 text"))?,
+            ),
+            None => None,
+        };
+        let (module_policy, profile_text) = module.map_or((None, None), linux_profile::split_module);
+        let (policy_text, policy_source) = match (c.get(key::POLICY), module_policy) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "field 'policy': given twice (policy= and a policy in the PVH module)".into(),
+                )
+            }
+            (Some(inline), None) => (inline.replace(';', "\n").replace(',', " "), "policy="),
+            (None, Some(text)) => (text.into(), "the policy module"),
+            (None, None) => return Err(
+                "field 'policy': missing (policy=<rules> or a policy file as the PVH module)"
+                    .into(),
+            ),
         };
         let log = match c.choice(key::LOG, "all", key::LOG_LEVELS).map_err(e)? {
             "violations" => LogMode::Violations,
@@ -96,6 +104,7 @@ impl Config {
             target: target as u16,
             policy_text,
             policy_source,
+            profile_text: profile_text.map(String::from),
             log,
             wait,
             ring_frames,
@@ -109,3 +118,4 @@ impl Config {
         self.deadline_ns.is_some_and(|d| boot::time::now_ns() >= d)
     }
 }
+

@@ -12,6 +12,7 @@
 //! - `attach.rs`: attaching to the target and detaching from it;
 //! - `serve.rs`: one stub vCPU's serving loop;
 //! - `audit.rs`: answering a request with the policy, and its audit record;
+//! - `introspect.rs`: guest memory and the task behind each event;
 //! - `control.rs`: dom0's view of the stub (xl shutdown, xenstore counters);
 //! - `stats.rs`: the counters and the summary;
 //! - `config.rs`: the command line.
@@ -20,6 +21,7 @@ mod attach;
 mod audit;
 mod config;
 mod control;
+mod introspect;
 mod serve;
 mod stats;
 use xenctl as xenops;
@@ -46,7 +48,11 @@ fn on_port(_port: Port) {
 
 /// Runs the service; returns when the target is gone or the stub is asked
 /// to stop. `Err` is a one-line reason the attach failed.
-pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
+pub fn run(
+    cfg: &Config,
+    policy: &Policy,
+    profile: Option<&linux_profile::Profile>,
+) -> Result<(), String> {
     let control = Control::connect();
     let a = attach(cfg, policy).map_err(|e| e.0)?;
     if let Some(xs) = &control.xs {
@@ -62,6 +68,7 @@ pub fn run(cfg: &Config, policy: &Policy) -> Result<(), String> {
         control: &control,
         stats,
         stub_vcpus,
+        profile,
     };
     let res = smp::start_all(|me| serve::serve(&ctx, me));
     if let Err((id, e)) = res {

@@ -12,6 +12,7 @@ use vmevent::abi::vm_event::VM_EVENT_REASON_GUEST_REQUEST;
 use vmevent::{AsyncRingConsumer, Policy, SlotConsumer, SlotPoll, VmEventResponse};
 
 use super::attach::{target_gone, Attachment};
+use super::introspect::Inspector;
 use super::audit::{audit, decide};
 use super::control::Control;
 use super::stats::Stats;
@@ -29,6 +30,7 @@ pub(super) struct Context<'a> {
     pub(super) control: &'a Control,
     pub(super) stats: &'a Stats,
     pub(super) stub_vcpus: u32,
+    pub(super) profile: Option<&'a linux_profile::Profile>,
 }
 
 /// Serves stub vCPU `me`'s ports until `STOP`.
@@ -40,7 +42,18 @@ pub(super) fn serve(ctx: &Context, me: u32) {
         control,
         stats,
         stub_vcpus,
+        profile,
     } = *ctx;
+    // With a profile, each event is attributed to a task, read from the
+    // target's memory while its vCPU waits for the answer (the task is
+    // the one that caused the event only until the vCPU runs again).
+    let mut inspector = profile.and_then(|p| {
+        let i = Inspector::new(a.target, *p);
+        if i.is_none() {
+            println!("stub: vCPU {me}: no free frames for a memory window: events not attributed");
+        }
+        i
+    });
     let mine: Vec<u32> = (0..a.nr_target_vcpus)
         .filter(|i| i % stub_vcpus == me)
         .collect();
@@ -117,7 +130,12 @@ pub(super) fn serve(ctx: &Context, me: u32) {
             };
             let mut record = None;
             let r = consumer.poll(&slot, v, |req, rsp| {
-                record = Some(decide(cfg, policy, stats, req, rsp, true));
+                let process = inspector.as_mut().map(|i| i.attribute(req));
+                let mut rec = decide(cfg, policy, stats, req, rsp, true);
+                if let Some(p) = process {
+                    rec.process = p;
+                }
+                record = Some(rec);
             });
             let answered = match r {
                 SlotPoll::Answered => true,
@@ -185,6 +203,9 @@ pub(super) fn serve(ctx: &Context, me: u32) {
                 });
             }
         }
+    }
+    if let Some(i) = inspector {
+        i.finish(me);
     }
 }
 

@@ -39,7 +39,7 @@ mod xc;
 
 const USAGE: &str = "usage: vmi-launch --target <name|domid> --kernel <stubdom> (--policy <file> | --rules '<rules>') \
 [--name N] [--vcpus N] [--memory MiB] [--log all|violations|none] [--mode block|poll] [--ring-frames R] \
-[--seconds N] [--seclabel L] [--tsc-native] [--config-out PATH] [--foreground | --follow [--follow-timeout S]] [--dry-run]
+[--seconds N] [--seclabel L] [--tsc-native] [--profile FILE] [--config-out PATH] [--foreground | --follow [--follow-timeout S]] [--dry-run]
        [--test-release MAJOR.MINOR]
        vmi-launch --pair <stub> --target <name|domid>";
 
@@ -51,6 +51,9 @@ struct Launch {
     kernel: PathBuf,
     policy: Option<PathBuf>,
     rules: Option<String>,
+    /// `--profile`: a Linux profile (`vmi-profile`), given to the stub
+    /// after the policy in its one PVH module.
+    profile: Option<PathBuf>,
     name: Option<String>,
     vcpus: u32,
     memory: u32,
@@ -82,6 +85,7 @@ fn parse(args: &[String]) -> Result<Launch, String> {
         kernel: PathBuf::new(),
         policy: None,
         rules: None,
+        profile: None,
         name: None,
         vcpus: 1,
         memory: 32,
@@ -113,6 +117,7 @@ fn parse(args: &[String]) -> Result<Launch, String> {
             "--kernel" => l.kernel = val("the stubdom ELF")?.into(),
             "--policy" => l.policy = Some(val("a policy file")?.into()),
             "--rules" => l.rules = Some(val("policy rules")?),
+            "--profile" => l.profile = Some(val("a profile file")?.into()),
             "--name" => l.name = Some(val("a name")?),
             "--vcpus" => l.vcpus = num(val("a count")?, 1, 128)? as u32,
             "--memory" => l.memory = num(val("MiB")?, 8, 4096)? as u32,
@@ -259,7 +264,13 @@ fn check_hypervisor(l: &Launch) -> Result<(), String> {
         .map_err(|m| format!("{m}: no stub started"))
 }
 
+/// The stub's xl config; `module` is the PVH module to give it (the policy
+/// file, or the file [`write_module`] made), if any.
 fn config(l: &Launch, domid: u32) -> String {
+    config_with_module(l, domid, l.policy.as_deref())
+}
+
+fn config_with_module(l: &Launch, domid: u32, module: Option<&std::path::Path>) -> String {
     let name = stub_name(l);
     let mut extra = format!(
         "{}={domid} {}={} {}={} {}={}",
@@ -289,7 +300,7 @@ fn config(l: &Launch, domid: u32) -> String {
     let _ = writeln!(c, "name = \"{name}\"");
     let _ = writeln!(c, "type = \"pvh\"");
     let _ = writeln!(c, "kernel = \"{}\"", l.kernel.display());
-    if let Some(p) = &l.policy {
+    if let Some(p) = module {
         let _ = writeln!(c, "ramdisk = \"{}\"", p.display());
     }
     let _ = writeln!(c, "extra = \"{extra}\"");
@@ -310,11 +321,18 @@ fn config(l: &Launch, domid: u32) -> String {
 /// Writes the stub's xl config for target `domid`; returns its path and
 /// the config.
 fn write_config(l: &Launch, domid: u32) -> Result<(PathBuf, String), String> {
-    let cfg = config(l, domid);
     let path = l
         .config_out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/vmi-stub-{}.cfg", l.target)));
+    let cfg = match &l.profile {
+        Some(profile) => {
+            let module = path.with_extension("module");
+            write_module(l.policy.as_deref(), profile, &module)?;
+            config_with_module(l, domid, Some(&module))
+        }
+        None => config(l, domid),
+    };
     std::fs::write(&path, &cfg).map_err(|e| format!("writing {}: {e}", path.display()))?;
     println!(
         "vmi-launch: target {} is domain {domid}; config {}",
@@ -322,6 +340,32 @@ fn write_config(l: &Launch, domid: u32) -> Result<(PathBuf, String), String> {
         path.display()
     );
     Ok((path, cfg))
+}
+
+/// xl gives a PVH guest one module: the policy file (if any) followed by
+/// the profile, which the stub finds by its first line (`vmi-profile N`).
+/// The profile is checked here first, so a bad one is refused in dom0
+/// with its line, before any domain exists.
+fn write_module(
+    policy: Option<&std::path::Path>,
+    profile: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<(), String> {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))
+    };
+    let prof = read(profile)?;
+    linux_profile::Profile::parse(&prof)
+        .map_err(|e| format!("--profile {}: {e}", profile.display()))?;
+    let mut text = match policy {
+        Some(p) => read(p)?,
+        None => String::new(),
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&prof);
+    std::fs::write(out, text).map_err(|e| format!("writing {}: {e}", out.display()))
 }
 
 /// Writes the config for target `domid`, creates the stub with `xl create
@@ -425,6 +469,29 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_profile_follows_the_policy_in_one_module_and_a_bad_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("vmi-launch-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (policy, profile, out) = (dir.join("p"), dir.join("prof"), dir.join("m"));
+        std::fs::write(&policy, "any allow").unwrap();
+        let good = "vmi-profile 1\nrelease 6.1.0-57-amd64\ntask_struct.size 9792\n\
+            task_struct.pid 2416\ntask_struct.tgid 2420\ntask_struct.comm 2976\n\
+            task_struct.comm_len 16\ntask_struct.real_parent 2432\ntask_struct.mm 2272\n\
+            task_struct.tasks 2192\ntask_struct.flags 44\nmm_struct.pgd 72\n\
+            percpu.current_task 129920\npercpu.current_task.via current_task\n";
+        std::fs::write(&profile, good).unwrap();
+        write_module(Some(&policy), &profile, &out).unwrap();
+        let m = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(m, format!("any allow\n{good}"));
+        assert_eq!(linux_profile::split_module(&m).0, Some("any allow\n"));
+        std::fs::write(&profile, good.replace("task_struct.pid 2416\n", "")).unwrap();
+        let e = write_module(Some(&policy), &profile, &out).unwrap_err();
+        assert!(e.starts_with("--profile ") && e.contains("task_struct.pid"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
