@@ -15,7 +15,28 @@
 //! target (page-table bytes, CR3, addresses) may be hostile: the code gives
 //! an error or a result, never panics and never loops unboundedly.
 //! The `sim` feature adds a host model of the target and of the window
-//! ([`sim`]), for tests, the bench and the fuzz target.
+//! (`sim`), for tests, the bench and the fuzz target.
+//!
+//! ```
+//! # use guestmem::sim::{PageTableBuilder, Perms, SimTarget, SimWindow};
+//! # use guestmem::{MapCache, PageSize};
+//! let mut target = SimTarget::new();
+//! let mut tables = PageTableBuilder::new(&mut target, 4, 0x100);
+//! target.add_ram(0x42);
+//! target.write(0x42 << 12, b"hello");
+//! tables
+//!     .map(&mut target, 0x7fff_0000_0000, 0x42 << 12, PageSize::Size4K, Perms::ALL, Perms::ALL)
+//!     .unwrap();
+//! let regs = tables.regs(true); // CR3, CR4, EFER of a vCPU (vm_event regs in the stub)
+//!
+//! // The stub: its FrameWindow over a window of 16 GFNs, a cache of 16.
+//! let mut mem: MapCache<SimWindow, 16> = MapCache::new(SimWindow::new(target, 16));
+//! mem.flush(); // at the start of each event batch
+//! let mut buf = [0u8; 5];
+//! mem.read_virt(&regs, 0x7fff_0000_0000, &mut buf).unwrap();
+//! assert_eq!(&buf, b"hello");
+//! assert_eq!(mem.translate(&regs, 0x7fff_0000_0001).unwrap().gpa, (0x42 << 12) + 1);
+//! ```
 
 #![no_std]
 

@@ -42,7 +42,7 @@ pub struct PagingRegs {
     pub cr3: u64,
     pub cr4: u64,
     pub efer: u64,
-    /// The target's MAXPHYADDR (CPUID 0x80000008 EAX[7:0]): entry address
+    /// The target's MAXPHYADDR (CPUID 0x80000008 EAX bits 7:0): entry address
     /// bits at or above it are reserved. `new` assumes 52, the widest, which
     /// accepts every entry a narrower CPU accepts.
     pub maxphyaddr: u8,

@@ -150,7 +150,11 @@ impl Btf {
         for m in &s.members {
             // btf-rs reads the offset by the struct's kflag: with it set,
             // the low 24 bits are the bit offset and the high 8 the
-            // bitfield width (0: not a bitfield).
+            // bitfield width (0: not a bitfield). Without kflag a bitfield
+            // would only show in its INT's bit count, which btf-rs keeps
+            // private; pahole sets kflag on every struct that has a
+            // bitfield, and one off a byte boundary is still caught by
+            // `byte_offset`.
             let bit_offset = base_bits
                 .checked_add(m.bit_offset())
                 .ok_or("bad BTF: a member offset overflows")?;
@@ -218,7 +222,7 @@ impl Btf {
         }
         if !any {
             return Err(format!(
-                "BTF has no DATASEC {} (pahole older than 1.18 emits no per-CPU variables)",
+                "BTF has no DATASEC {} (the pahole that built it emitted no per-CPU variables)",
                 crate::elf::PERCPU_SECTION
             ));
         }

@@ -35,6 +35,13 @@ pub fn read(data: &[u8]) -> Result<Kernel<'_>, String> {
                 .map_err(|e| format!("cannot read section {name}: {e}")),
         }
     };
+    // A module's .BTF is split BTF, types numbered on top of vmlinux's:
+    // it has no task_struct of its own to offer.
+    if file.section_by_name(".gnu.linkonce.this_module").is_some()
+        || file.section_by_name(".modinfo").is_some()
+    {
+        return Err("a kernel module, not the kernel: give its vmlinux or bzImage".into());
+    }
     let btf = match section(".BTF")? {
         Some(b) if !b.is_empty() => b,
         _ => return Err("no BTF: the kernel was built without CONFIG_DEBUG_INFO_BTF".into()),

@@ -91,8 +91,10 @@ fn check_struct(btf: &Btf, t: &Type, name: &str) -> Result<(), String> {
     }
 }
 
-/// Where the current task pointer is: 6.1 and earlier (and again 6.15+)
-/// have a per-CPU `current_task`; 6.2 to 6.14 keep it in `pcpu_hot`.
+/// Where the current task pointer is: 6.1 and earlier have a per-CPU
+/// `current_task`; 6.2 moved it into `pcpu_hot`. The variable is looked for
+/// first, so a kernel that has it again after dropping `pcpu_hot` (as
+/// later mainline did) is read the 6.1 way. Only 6.1 is measured here.
 fn current_task(btf: &Btf) -> Result<CurrentTask, String> {
     if let Some((offset, ty)) = btf.percpu_var("current_task")? {
         let to = btf.pointee(ty.clone())?;

@@ -31,7 +31,20 @@ fn file(name: &str, data: &[u8]) -> PathBuf {
 /// An x86-64 ELF with the sections the tool reads: `.BTF` (if given), a
 /// `.rodata` with the banner, a `.data..percpu` at address 0.
 fn elf(arch: Architecture, btf: Option<&[u8]>) -> Vec<u8> {
+    elf_with(arch, btf, &[])
+}
+
+/// [`elf`] with more (empty) sections.
+fn elf_with(arch: Architecture, btf: Option<&[u8]>, more: &[&str]) -> Vec<u8> {
     let mut o = Object::new(BinaryFormat::Elf, arch, Endianness::Little);
+    for name in more {
+        let s = o.add_section(
+            Vec::new(),
+            name.as_bytes().to_vec(),
+            SectionKind::ReadOnlyData,
+        );
+        o.set_section_data(s, vec![0u8; 8], 1);
+    }
     let text = o.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
     o.set_section_data(text, vec![0xc3u8], 16);
     let ro = o.add_section(Vec::new(), b".rodata".to_vec(), SectionKind::ReadOnlyData);
@@ -130,6 +143,20 @@ fn an_elf_without_btf_is_refused() {
     let out = run(&[&k, Path::new("-o"), &to]);
     assert!(!out.status.success());
     assert!(!to.exists());
+}
+
+#[test]
+fn a_kernel_module_is_refused() {
+    let btf = testbtf::kernel(Percpu::CurrentTask);
+    let m = file(
+        "msr.ko",
+        &elf_with(Architecture::X86_64, Some(&btf), &[".modinfo"]),
+    );
+    refused(
+        &run(&[&m]),
+        &m,
+        "a kernel module, not the kernel: give its vmlinux or bzImage",
+    );
 }
 
 #[test]
