@@ -31,6 +31,7 @@ fn run() -> &'static Run {
     RUN.get_or_init(|| {
         let linux = nested::linux_target();
         nested::steps::stub_scenario("linux")
+            .file("/scenario/vmi-profile", &nested::dom0_tool("vmi-profile"))
             .guest(
                 Guest::pvh("linux", &linux.vmlinux)
                     .ramdisk(&linux.initrd)
@@ -40,9 +41,21 @@ fn run() -> &'static Run {
             )
             // Paused until its stub is attached: monitored from boot.
             .start_paused("linux")
+            // The profile, from the very kernel the target boots, in dom0.
+            .step(
+                "profile",
+                "chmod +x /scenario/vmi-profile
+                 /scenario/vmi-profile /scenario/linux.kernel -o /tmp/linux.profile
+                 cat /tmp/linux.profile",
+            )
             .step(
                 "launch stub-linux",
-                &launch_stub("stub-linux", "linux", 1, &format!("--rules '{}'", rules())),
+                &launch_stub(
+                    "stub-linux",
+                    "linux",
+                    1,
+                    &format!("--rules '{}' --profile /tmp/linux.profile", rules()),
+                ),
             )
             .wait_for("stub-linux", "stub: serving", 60)
             .step("unpause linux", "xl unpause linux")
@@ -61,6 +74,26 @@ fn number_after(s: &str, word: &str) -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// The guest's own word for who ran each program: `linux-target: NAME pid P`.
+fn guest_pid(g: &str, name: &str) -> u64 {
+    let prefix = format!("linux-target: {name} pid ");
+    g.lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the guest printed no pid for {name}: {g}"))
+}
+
+/// The stub's audit records (one JSON object per line).
+fn records(s: &str) -> Vec<&str> {
+    s.lines().filter(|l| l.starts_with("{\"vcpu\":")).collect()
+}
+
+fn process_of(rec: &str) -> (u64, String) {
+    let pid = number_after(rec, "\"pid\":").unwrap_or_else(|| panic!("no pid in {rec}"));
+    let at = rec.find("\"comm\":\"").unwrap_or_else(|| panic!("no comm in {rec}")) + 8;
+    let comm = rec[at..].split('"').next().unwrap().to_string();
+    (pid, comm)
 }
 
 #[test]
@@ -87,9 +120,57 @@ fn the_bogus_lstar_write_is_denied_and_linux_keeps_running() {
         .find(|l| l.contains("\"action\":\"deny\"") && l.contains(&format!("\"new\":\"{LINUX_TARGET_BAD_LSTAR:#x}\"")))
         .unwrap_or_else(|| panic!("no denial of the bogus LSTAR in the stub's console: {s}"));
     eprintln!("{deny}");
-    let pid = g
-        .lines()
-        .find_map(|l| number_after(l.strip_prefix("linux-target: dd pid")?, ""))
-        .expect("dd's pid");
-    let _ = pid;
+}
+
+/// Every record names the task the guest says ran: `dd` for the denied
+/// write (made by the msr driver in the kernel, on dd's behalf), the
+/// probe for its user-mode CPUID (found through the saved kernel GS base:
+/// Xen patch 0014), the init task (`swapper`, pid 0) for the kernel's own
+/// LSTAR write at boot. Only the first events of the boot, before the
+/// kernel has a per-CPU area, name none; from the first record that names
+/// a task on, every one does.
+#[test]
+fn every_event_is_attributed_to_the_task_the_guest_says_ran() {
+    let run = run();
+    run.assert_ok();
+    let g = run.console("linux");
+    let s = run.console("stub-linux");
+    let recs = records(s);
+    assert!(!recs.is_empty(), "{s}");
+    assert!(recs.iter().all(|r| r.contains("\"process\":{")), "{s}");
+    let first = recs
+        .iter()
+        .position(|r| r.contains("\"pid\":"))
+        .expect("no record names a task");
+    let late: Vec<_> = recs[first..].iter().filter(|r| r.contains("\"error\"")).collect();
+    eprintln!(
+        "{} record(s): the first {first} (early boot) name no task, then all but {} do",
+        recs.len(),
+        late.len()
+    );
+    assert!(late.is_empty(), "{} record(s) without a task after the first: {:?}", late.len(), late);
+    let bad = format!("\"new\":\"{LINUX_TARGET_BAD_LSTAR:#x}\"");
+    let deny = recs.iter().find(|r| r.contains(&bad)).expect("the denial");
+    assert_eq!(process_of(deny), (guest_pid(g, "dd"), "dd".into()), "{deny}");
+    assert!(deny.contains("\"mode\":\"kernel\""), "{deny}");
+    let leaf = format!("\"leaf\":\"{LINUX_TARGET_PROBE_LEAF:#x}\"");
+    let probe = recs.iter().find(|r| r.contains(&leaf)).expect("the probe's CPUID");
+    assert_eq!(
+        process_of(probe),
+        (guest_pid(g, "cpuid-probe"), "cpuid-probe".into()),
+        "{probe}"
+    );
+    assert!(probe.contains("\"mode\":\"user\""), "{probe}");
+    let boot = recs
+        .iter()
+        .find(|r| r.contains("\"msr\":\"0xc0000082\"") && r.contains("\"action\":\"log\""))
+        .expect("the kernel's own LSTAR write");
+    let (pid, comm) = process_of(boot);
+    assert!(pid == 0 && comm.starts_with("swapper"), "{boot}");
+    for r in [deny, probe, boot] {
+        eprintln!("{r}");
+    }
+    run.expect_in("stub-linux", s, "memory window of 16 frames");
+    let window = s.lines().find(|l| l.contains("memory window")).unwrap();
+    eprintln!("{window}");
 }

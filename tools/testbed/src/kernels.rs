@@ -154,7 +154,8 @@ insmod /msr.ko || echo "linux-target: insmod msr.ko failed"
 lstar() { dd if=/dev/cpu/0/msr bs=8 count=1 skip=$((0xc0000082)) iflag=skip_bytes 2>/dev/null | od -An -tx8 | tr -d ' '; }
 echo "linux-target: up after $(cut -d' ' -f1 /proc/uptime)s; lstar $(lstar)"
 sh -c 'echo "linux-target: cpuid-probe pid $$"; exec /bin/cpuid-probe'
-sh -c 'echo "linux-target: dd pid $$"; printf "@BAD@" | exec dd of=/dev/cpu/0/msr bs=8 count=1 seek=$((0xc0000082)) oflag=seek_bytes 2>/dev/null'
+printf "@BAD@" > /bad-lstar
+sh -c 'echo "linux-target: dd pid $$"; exec dd if=/bad-lstar of=/dev/cpu/0/msr bs=8 count=1 seek=$((0xc0000082)) oflag=seek_bytes 2>/dev/null'
 echo "linux-target: lstar after the write $(lstar)"
 echo "@DONE@: $(ls / | wc -l) entries in /"
 poweroff -f
