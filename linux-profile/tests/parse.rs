@@ -258,5 +258,8 @@ fn a_module_splits_into_its_policy_and_its_profile() {
     // Only a line that starts with the magic word and a blank starts it.
     let lookalike = "msr msr=0x10 deny # vmi-profile 1\nvmi-profiles 1\n";
     assert_eq!(split_module(lookalike), (Some(lookalike), None));
-    assert_eq!(Profile::parse(split_module(&both).1.unwrap()), Profile::parse(DEBIAN_6_1));
+    assert_eq!(
+        Profile::parse(split_module(&both).1.unwrap()),
+        Profile::parse(DEBIAN_6_1)
+    );
 }

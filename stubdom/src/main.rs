@@ -48,10 +48,15 @@ fn main(info: &'static BootInfo<'static>) {
             cfg.policy_source
         )),
     };
-    let profile = cfg.profile_text.as_deref().map(|t| match linux_profile::Profile::parse(t) {
-        Ok(p) => p,
-        Err(e) => boot::config_error(format_args!("stubdom: bad profile (the PVH module): {e}")),
-    });
+    let profile = cfg
+        .profile_text
+        .as_deref()
+        .map(|t| match linux_profile::Profile::parse(t) {
+            Ok(p) => p,
+            Err(e) => {
+                boot::config_error(format_args!("stubdom: bad profile (the PVH module): {e}"))
+            }
+        });
     println!(
         "stubdom: monitoring domain {} with {} rule(s) from {}",
         cfg.target,

@@ -22,6 +22,7 @@ mod scenario;
 pub mod steps;
 pub mod stress;
 
+pub mod linux;
 pub use report::{Run, StepResult};
 pub use scenario::{Guest, Scenario};
 pub use testbed::kernels::LinuxGuest;

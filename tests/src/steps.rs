@@ -22,3 +22,58 @@ pub fn launch_stub(stub: &str, target: &str, vcpus: u32, extra: &str) -> String 
          sleep 1; head -n 1 /tmp/xl-{stub}.log"
     )
 }
+
+/// The Linux target's domain and its stub ([`with_linux_target`]).
+pub const LINUX_TARGET: &str = "linux";
+pub const LINUX_STUB: &str = "stub-linux";
+
+/// The Linux target's policy: deny only the bogus LSTAR (the kernel's own
+/// write at boot must go through, or no system call would work), log
+/// every LSTAR write and the probe's CPUID leaf.
+pub fn linux_rules() -> String {
+    use testbed::kernels::{LINUX_TARGET_BAD_LSTAR, LINUX_TARGET_PROBE_LEAF};
+    format!(
+        "msr,msr=0xc0000082,new={LINUX_TARGET_BAD_LSTAR:#x},deny,log=alert;\
+         msr,msr=0xc0000082,log,log=warn;\
+         cpuid,leaf={LINUX_TARGET_PROBE_LEAF:#x},log,log=warn;any,allow"
+    )
+}
+
+/// Adds Debian's Linux as a 1-vCPU target ([`testbed::kernels::linux_target`])
+/// monitored from its first instruction by a stub with the profile
+/// `vmi-profile` makes in dom0 from the very kernel it boots, and waits
+/// for both to end. `sc` must carry the stub ([`stub_scenario`]).
+pub fn with_linux_target(sc: Scenario, linux: &crate::LinuxGuest) -> Scenario {
+    let (t, s) = (LINUX_TARGET, LINUX_STUB);
+    sc.file("/scenario/vmi-profile", &crate::dom0_tool("vmi-profile"))
+        .guest(
+            crate::Guest::pvh(t, &linux.vmlinux)
+                .ramdisk(&linux.initrd)
+                .memory_mb(256)
+                .seclabel("system_u:system_r:vmi_target_t")
+                .cmdline("console=hvc0 quiet"),
+        )
+        // Paused until its stub serves: monitored from boot.
+        .start_paused(t)
+        .step(
+            "vmi-profile",
+            &format!(
+                "chmod +x /scenario/vmi-profile
+                 /scenario/vmi-profile /scenario/{t}.kernel -o /tmp/{t}.profile
+                 cat /tmp/{t}.profile"
+            ),
+        )
+        .step(
+            &format!("launch {s}"),
+            &launch_stub(
+                s,
+                t,
+                1,
+                &format!("--rules '{}' --profile /tmp/{t}.profile", linux_rules()),
+            ),
+        )
+        .wait_for(s, "stub: serving", 60)
+        .step(&format!("unpause {t}"), &format!("xl unpause {t}"))
+        .wait_shutdown(t, 300)
+        .wait_shutdown(s, 60)
+}

@@ -64,7 +64,8 @@ impl Config {
             ),
             None => None,
         };
-        let (module_policy, profile_text) = module.map_or((None, None), linux_profile::split_module);
+        let (module_policy, profile_text) =
+            module.map_or((None, None), linux_profile::split_module);
         let (policy_text, policy_source) = match (c.get(key::POLICY), module_policy) {
             (Some(_), Some(_)) => {
                 return Err(
@@ -73,10 +74,12 @@ impl Config {
             }
             (Some(inline), None) => (inline.replace(';', "\n").replace(',', " "), "policy="),
             (None, Some(text)) => (text.into(), "the policy module"),
-            (None, None) => return Err(
-                "field 'policy': missing (policy=<rules> or a policy file as the PVH module)"
-                    .into(),
-            ),
+            (None, None) => {
+                return Err(
+                    "field 'policy': missing (policy=<rules> or a policy file as the PVH module)"
+                        .into(),
+                )
+            }
         };
         let log = match c.choice(key::LOG, "all", key::LOG_LEVELS).map_err(e)? {
             "violations" => LogMode::Violations,
@@ -118,4 +121,3 @@ impl Config {
         self.deadline_ns.is_some_and(|d| boot::time::now_ns() >= d)
     }
 }
-

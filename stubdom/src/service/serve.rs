@@ -12,9 +12,9 @@ use vmevent::abi::vm_event::VM_EVENT_REASON_GUEST_REQUEST;
 use vmevent::{AsyncRingConsumer, Policy, SlotConsumer, SlotPoll, VmEventResponse};
 
 use super::attach::{target_gone, Attachment};
-use super::introspect::Inspector;
 use super::audit::{audit, decide};
 use super::control::Control;
+use super::introspect::Inspector;
 use super::stats::Stats;
 use super::{Config, LogMode, WaitMode, WORK};
 

@@ -488,7 +488,10 @@ mod tests {
         assert_eq!(linux_profile::split_module(&m).0, Some("any allow\n"));
         std::fs::write(&profile, good.replace("task_struct.pid 2416\n", "")).unwrap();
         let e = write_module(Some(&policy), &profile, &out).unwrap_err();
-        assert!(e.starts_with("--profile ") && e.contains("task_struct.pid"), "{e}");
+        assert!(
+            e.starts_with("--profile ") && e.contains("task_struct.pid"),
+            "{e}"
+        );
         assert!(!e.contains('\n'), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

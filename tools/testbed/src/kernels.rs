@@ -190,7 +190,11 @@ pub fn linux_target(layout: &Layout, dom0: &Image) -> anyhow::Result<LinuxGuest>
         &init,
         &[
             ("msr.ko", 0o644, msr),
-            ("bin/cpuid-probe", 0o755, cpuid_probe(LINUX_TARGET_PROBE_LEAF)),
+            (
+                "bin/cpuid-probe",
+                0o755,
+                cpuid_probe(LINUX_TARGET_PROBE_LEAF),
+            ),
         ],
     )
 }
@@ -223,7 +227,7 @@ fn cpuid_probe(leaf: u32) -> Vec<u8> {
     elf.extend_from_slice(&56u16.to_le_bytes()); // e_phentsize
     elf.extend_from_slice(&1u16.to_le_bytes()); // e_phnum
     elf.extend_from_slice(&[0; 6]); // e_shentsize, e_shnum, e_shstrndx
-    // PT_LOAD of the whole file, read + execute.
+                                    // PT_LOAD of the whole file, read + execute.
     elf.extend_from_slice(&1u32.to_le_bytes());
     elf.extend_from_slice(&5u32.to_le_bytes());
     elf.extend_from_slice(&0u64.to_le_bytes()); // p_offset
@@ -247,7 +251,10 @@ mod tests {
         assert_eq!(&elf[..4], b"\x7fELF");
         assert_eq!(elf.len(), 64 + 56 + 18);
         // Entry at the code, which starts with `mov eax, leaf`.
-        assert_eq!(u64::from_le_bytes(elf[24..32].try_into().unwrap()), 0x40_0078);
+        assert_eq!(
+            u64::from_le_bytes(elf[24..32].try_into().unwrap()),
+            0x40_0078
+        );
         assert_eq!(&elf[120..125], &[0xb8, 0x78, 0x56, 0x34, 0x12]);
     }
 }

@@ -1,5 +1,8 @@
-//! The quick start: the target test guest on 4 vCPUs against the stub
-//! domain (2 vCPUs) enforcing the shipped example policy, in the nested bed.
+//! The quick start, in the nested bed: the target test guest on 4 vCPUs
+//! against the stub domain (2 vCPUs) enforcing the shipped example
+//! policy; then Debian's Linux as a target whose stub names the process
+//! behind each event (`dd` writing LSTAR through `/dev/cpu/0/msr`, denied;
+//! a user-mode CPUID from `cpuid-probe`).
 
 use anyhow::bail;
 use nested::{Guest, Scenario};
@@ -54,7 +57,7 @@ fn vendor(rep: &Report) -> String {
 }
 
 pub fn run(layout: &Layout) -> anyhow::Result<()> {
-    testbed::prepare(layout)?;
+    let art = testbed::prepare(layout)?;
     let guest = testbed::kernels::build_ours(layout, "guest")?;
     let stub = testbed::kernels::build_ours(layout, "stubdom")?;
     let launcher = testbed::kernels::build_host_tool(layout, "vmi-launch")?;
@@ -86,6 +89,8 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
         )
         .wait_shutdown("target", 300)
         .wait_shutdown("stub", 60);
+    let linux = testbed::kernels::linux_target(layout, &art.dom0)?;
+    let sc = nested::steps::with_linux_target(sc, &linux);
     let run = sc.run();
     let console = run.console("stub");
     println!("---- the stub's console (xl console stub) ----");
@@ -169,6 +174,67 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
             run.log_dir.display()
         );
     }
+    linux_summary(&run)?;
     println!("logs: {}", run.log_dir.display());
+    Ok(())
+}
+
+/// The Linux part: what the guest says happened, what the stub said.
+fn linux_summary(run: &nested::Run) -> anyhow::Result<()> {
+    use nested::linux::{denial, guest_pid, lstar_before_after, probe, process_of, records};
+    use nested::steps::{LINUX_STUB, LINUX_TARGET};
+    let (g, s) = (run.console(LINUX_TARGET), run.console(LINUX_STUB));
+    println!("\n---- Debian Linux target: the stub's console (xl console {LINUX_STUB}), its notable lines ----");
+    for l in s.lines() {
+        if !l.starts_with('{')
+            || l.contains("\"level\":\"warn\"")
+            || l.contains("\"level\":\"alert\"")
+        {
+            println!("{l}");
+        }
+    }
+    println!("---- end ----");
+    let named = |rec: Option<&str>| rec.and_then(process_of);
+    let (deny, probe_rec) = (named(denial(s)), named(probe(s)));
+    let (dd, cpuid_probe) = (guest_pid(g, "dd"), guest_pid(g, "cpuid-probe"));
+    let lstar = lstar_before_after(g);
+    let show = |p: &Option<(u64, String)>| {
+        p.as_ref().map_or("none".to_string(), |(pid, comm)| {
+            format!("pid {pid} comm {comm:?}")
+        })
+    };
+    println!("\nprogram      guest says   stub's record names       outcome");
+    println!(
+        "dd           pid {:<8} {:<25} LSTAR write denied; LSTAR before/after: {}",
+        dd.map_or("?".into(), |p| p.to_string()),
+        show(&deny),
+        lstar
+            .as_ref()
+            .map_or("?".into(), |(b, a)| format!("{b} / {a}"))
+    );
+    println!(
+        "cpuid-probe  pid {:<8} {:<25} user-mode CPUID logged",
+        cpuid_probe.map_or("?".into(), |p| p.to_string()),
+        show(&probe_rec)
+    );
+    let attributed = records(s)
+        .iter()
+        .filter(|r| process_of(r).is_some())
+        .count();
+    println!(
+        "{attributed} of {} audit record(s) name their task; Linux ran on after the denied write: {}",
+        records(s).len(),
+        g.contains(testbed::kernels::LINUX_TARGET_DONE)
+    );
+    let ok = deny == dd.map(|p| (p, "dd".to_string()))
+        && probe_rec == cpuid_probe.map(|p| (p, "cpuid-probe".to_string()))
+        && lstar.is_some_and(|(b, a)| b == a)
+        && g.contains(testbed::kernels::LINUX_TARGET_DONE);
+    if !ok {
+        bail!(
+            "the Linux part's checks failed (attribution, LSTAR or the guest's end); logs: {}",
+            run.log_dir.display()
+        );
+    }
     Ok(())
 }
