@@ -67,6 +67,14 @@ pub fn probe(stub: &str) -> Option<&str> {
     records(stub).into_iter().find(|r| r.contains(&leaf))
 }
 
+/// The hex bytes a record's `peek` read, if it read any.
+pub fn peek_bytes(rec: &str) -> Option<&str> {
+    let at = rec.find("\"peek\":{")?;
+    let rest = &rec[at..];
+    let b = rest.find("\"bytes\":\"")? + 9;
+    rest[b..].split('"').next()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

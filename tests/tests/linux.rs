@@ -9,10 +9,12 @@
 
 use std::sync::OnceLock;
 
-use nested::linux::{denial, guest_pid, lstar_before_after, probe, process_of, records};
+use nested::linux::{
+    denial, guest_pid, lstar_before_after, peek_bytes, probe, process_of, records,
+};
 use nested::steps::{with_linux_target, LINUX_STUB, LINUX_TARGET};
 use nested::Run;
-use testbed::kernels::{LINUX_TARGET_BAD_LSTAR, LINUX_TARGET_DONE};
+use testbed::kernels::{cpuid_probe_header, LINUX_TARGET_BAD_LSTAR, LINUX_TARGET_DONE};
 
 fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
@@ -83,6 +85,13 @@ fn every_event_is_attributed_to_the_task_the_guest_says_ran() {
         "{probe}"
     );
     assert!(probe.contains("\"mode\":\"user\""), "{probe}");
+    // The bytes at the address the probe announced (rsi), read through its
+    // own page tables, are the ones the kernel loaded there.
+    let want: String = cpuid_probe_header()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(peek_bytes(probe), Some(want.as_str()), "{probe}");
     let boot = recs
         .iter()
         .find(|r| r.contains("\"msr\":\"0xc0000082\"") && r.contains("\"action\":\"log\""))

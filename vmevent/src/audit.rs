@@ -71,6 +71,26 @@ pub enum Attribution {
     Failed(&'static str),
 }
 
+/// Guest memory a rule's `peek=` asked for, and what the stub found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeekRecord {
+    None,
+    /// Asked for; the stub has not read it (it says so if it cannot).
+    Wanted {
+        gva: u64,
+        len: u8,
+    },
+    Bytes {
+        gva: u64,
+        len: u8,
+        bytes: [u8; 64],
+    },
+    Failed {
+        gva: u64,
+        why: &'static str,
+    },
+}
+
 /// What every record of one stub shares: the monitored domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuditSource {
@@ -99,6 +119,7 @@ pub struct AuditRecord {
     /// Wall-clock nanoseconds since the Unix epoch, set by the stub.
     pub time_ns: Option<u64>,
     pub process: Attribution,
+    pub peek: PeekRecord,
 }
 
 impl AuditRecord {
@@ -177,6 +198,7 @@ impl AuditRecord {
             seq: None,
             time_ns: None,
             process: Attribution::None,
+            peek: PeekRecord::None,
         }
     }
 
@@ -367,6 +389,24 @@ impl fmt::Display for AuditJson<'_> {
                 GuestStr(p.comm())
             )?,
             Attribution::Failed(why) => write!(f, ",\"process\":{{\"error\":\"{why}\"}}")?,
+        }
+        match r.peek {
+            PeekRecord::None => {}
+            PeekRecord::Wanted { gva, .. } => write!(
+                f,
+                ",\"peek\":{{\"gva\":{},\"error\":\"not read\"}}",
+                Hex(gva)
+            )?,
+            PeekRecord::Bytes { gva, len, bytes } => {
+                write!(f, ",\"peek\":{{\"gva\":{},\"bytes\":\"", Hex(gva))?;
+                for b in &bytes[..usize::from(len).min(64)] {
+                    write!(f, "{b:02x}")?;
+                }
+                f.write_str("\"}")?;
+            }
+            PeekRecord::Failed { gva, why } => {
+                write!(f, ",\"peek\":{{\"gva\":{},\"error\":\"{why}\"}}", Hex(gva))?
+            }
         }
         if let Some(seq) = r.seq {
             write!(f, ",\"seq\":{seq}")?;

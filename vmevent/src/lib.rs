@@ -28,7 +28,7 @@ pub mod sim;
 
 pub use abi::{VmEventRequest, VmEventResponse};
 pub use async_ring::{AsyncPoll, AsyncRingConsumer};
-pub use audit::{Attribution, AuditRecord, AuditSource, Mode, Process};
+pub use audit::{Attribution, AuditRecord, AuditSource, Mode, PeekRecord, Process};
 pub use policy::{Decision, Policy, Verdict};
 pub use response::{respond, ResponseBuilder};
 pub use ring::StockRingConsumer;

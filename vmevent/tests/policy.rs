@@ -448,3 +448,55 @@ fn singlestep_rules_are_refused_where_the_host_lacks_it() {
         .check_capabilities(svm_caps | 1 << XEN_DOMCTL_MONITOR_EVENT_SINGLESTEP)
         .is_ok());
 }
+
+#[test]
+fn peek_reads_the_register_it_names_into_the_record() {
+    use vmevent::PeekRecord;
+    let p = Policy::parse("cpuid leaf=0x12345678 log peek=rsi:16 log=warn\nany allow\n").unwrap();
+    assert_eq!(
+        p.rules()[0].peek,
+        Some(vmevent::policy::Peek {
+            reg: vmevent::policy::PeekReg::Rsi,
+            len: 16
+        })
+    );
+    let mut req = cpuid(0x1234_5678, 0);
+    req.regs_x86_mut().rsi = 0x40_0000;
+    let d = p.decide(&req);
+    assert_eq!(
+        d.verdict.audit.peek,
+        PeekRecord::Wanted {
+            gva: 0x40_0000,
+            len: 16
+        }
+    );
+    let mut buf = [0u8; vmevent::audit::AUDIT_JSON_MAX];
+    let mut rec = d.verdict.audit;
+    let mut bytes = [0u8; 64];
+    bytes[..4].copy_from_slice(b"\x7fELF");
+    rec.peek = PeekRecord::Bytes {
+        gva: 0x40_0000,
+        len: 4,
+        bytes,
+    };
+    let s = rec.write_json(&mut buf).unwrap();
+    assert!(
+        s.contains("\"peek\":{\"gva\":\"0x400000\",\"bytes\":\"7f454c46\"}"),
+        "{s}"
+    );
+    // Rules without peek= ask for nothing.
+    assert_eq!(p.decide(&cpuid(1, 0)).verdict.audit.peek, PeekRecord::None);
+    for bad in [
+        "peek=rsi",
+        "peek=xmm0:8",
+        "peek=rsi:0",
+        "peek=rsi:65",
+        "peek=rsi:x",
+    ] {
+        let text = format!("cpuid log {bad}");
+        let e = Policy::parse(&text).unwrap_err();
+        assert_eq!(e.kind, vmevent::policy::ParseErrorKind::BadPeek, "{bad}");
+    }
+    let e = Policy::parse("cpuid log peek=rsi:8 peek=rdi:8").unwrap_err();
+    assert_eq!(e.kind, vmevent::policy::ParseErrorKind::DuplicateKey);
+}

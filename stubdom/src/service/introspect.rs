@@ -10,7 +10,7 @@
 use boot::println;
 use guestmem::{FrameWindow, MapCache, MapError, PagingRegs, VirtError, VirtFault, WalkError};
 use linux_profile::Profile;
-use vmevent::{Attribution, Mode, Process, VmEventRequest};
+use vmevent::{Attribution, Mode, PeekRecord, Process, VmEventRequest};
 use xenctl as xenops;
 
 /// Frames one serving vCPU keeps mapped. A walk reads at most 5 tables
@@ -75,11 +75,11 @@ impl FrameWindow for Window {
     }
 }
 
-/// One serving vCPU's view of the target: its mapping cache and the
-/// kernel profile.
+/// One serving vCPU's view of the target: its mapping cache and, if
+/// given, the kernel profile.
 pub(super) struct Inspector {
     cache: MapCache<Window, WINDOW_SLOTS>,
-    profile: Profile,
+    profile: Option<Profile>,
 }
 
 /// Kernel half of the address space (bit 63 set): where a per-CPU base
@@ -90,7 +90,7 @@ fn is_kernel(va: u64) -> bool {
 
 impl Inspector {
     /// `None` when no window of our frames is free.
-    pub(super) fn new(target: u16, profile: Profile) -> Option<Self> {
+    pub(super) fn new(target: u16, profile: Option<Profile>) -> Option<Self> {
         let base = boot::alloc_gfns(WINDOW_SLOTS as u64)?;
         Some(Self {
             cache: MapCache::new(Window { target, base }),
@@ -120,6 +120,9 @@ impl Inspector {
     /// `swapgs` exchanges) in user mode; if the expected one is not a kernel
     /// address (an entry path before its `swapgs`) the other is used.
     pub(super) fn attribute(&mut self, req: &VmEventRequest) -> Attribution {
+        let Some(profile) = self.profile else {
+            return Attribution::None;
+        };
         let r = req.regs_x86();
         let regs = PagingRegs::new(r.cr3, r.cr4, r.msr_efer);
         let (first, second) = match Mode::of(req) {
@@ -131,21 +134,42 @@ impl Inspector {
             (false, true) => second,
             _ => return Attribution::Failed("no kernel GS base on this vCPU"),
         };
-        let cur = base.wrapping_add(u64::from(self.profile.current_task.percpu_offset));
-        match self.task(&regs, cur) {
+        let cur = base.wrapping_add(u64::from(profile.current_task.percpu_offset));
+        match self.task(&profile, &regs, cur) {
             Ok(p) => Attribution::Process(p),
             Err(why) => Attribution::Failed(why),
         }
     }
 
-    fn task(&mut self, regs: &PagingRegs, cur: u64) -> Result<Process, &'static str> {
+    /// A rule's `peek=`: `len` bytes at guest-virtual `gva`, translated
+    /// with the event's own CR3.
+    pub(super) fn peek(&mut self, req: &VmEventRequest, gva: u64, len: u8) -> PeekRecord {
+        let r = req.regs_x86();
+        let regs = PagingRegs::new(r.cr3, r.cr4, r.msr_efer);
+        let mut bytes = [0u8; 64];
+        let n = usize::from(len).min(bytes.len());
+        match self.cache.read_virt(&regs, gva, &mut bytes[..n]) {
+            Ok(()) => PeekRecord::Bytes { gva, len, bytes },
+            Err(e) => PeekRecord::Failed {
+                gva,
+                why: reason(e),
+            },
+        }
+    }
+
+    fn task(
+        &mut self,
+        profile: &Profile,
+        regs: &PagingRegs,
+        cur: u64,
+    ) -> Result<Process, &'static str> {
         let mut b8 = [0u8; 8];
         self.cache.read_virt(regs, cur, &mut b8).map_err(reason)?;
         let task = u64::from_le_bytes(b8);
         if !is_kernel(task) {
             return Err("the current-task pointer is not a kernel address");
         }
-        let ts = self.profile.task_struct;
+        let ts = profile.task_struct;
         let mut b4 = [0u8; 4];
         self.cache
             .read_virt(regs, task.wrapping_add(u64::from(ts.pid)), &mut b4)

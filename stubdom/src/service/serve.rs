@@ -47,13 +47,15 @@ pub(super) fn serve(ctx: &Context, me: u32) {
     // With a profile, each event is attributed to a task, read from the
     // target's memory while its vCPU waits for the answer (the task is
     // the one that caused the event only until the vCPU runs again).
-    let mut inspector = profile.and_then(|p| {
-        let i = Inspector::new(a.target, *p);
-        if i.is_none() {
+    // A rule's `peek=` needs the memory window too.
+    let peeks = policy.rules().iter().any(|r| r.peek.is_some());
+    let mut inspector = None;
+    if profile.is_some() || peeks {
+        inspector = Inspector::new(a.target, profile.copied());
+        if inspector.is_none() {
             println!("stub: vCPU {me}: no free frames for a memory window: events not attributed");
         }
-        i
-    });
+    }
     let mine: Vec<u32> = (0..a.nr_target_vcpus)
         .filter(|i| i % stub_vcpus == me)
         .collect();
@@ -130,10 +132,14 @@ pub(super) fn serve(ctx: &Context, me: u32) {
             };
             let mut record = None;
             let r = consumer.poll(&slot, v, |req, rsp| {
-                let process = inspector.as_mut().map(|i| i.attribute(req));
                 let mut rec = decide(cfg, policy, stats, req, rsp, true);
-                if let Some(p) = process {
-                    rec.process = p;
+                // Before the answer is published: the memory is as it was
+                // when the event happened only while the vCPU waits.
+                if let Some(i) = inspector.as_mut() {
+                    rec.process = i.attribute(req);
+                    if let vmevent::PeekRecord::Wanted { gva, len } = rec.peek {
+                        rec.peek = i.peek(req, gva, len);
+                    }
                 }
                 record = Some(rec);
             });

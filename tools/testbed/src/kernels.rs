@@ -199,13 +199,28 @@ pub fn linux_target(layout: &Layout, dom0: &Image) -> anyhow::Result<LinuxGuest>
     )
 }
 
+/// Where `cpuid-probe` is loaded; its `rsi` at the CPUID points there, at
+/// its own ELF header ([`cpuid_probe_header`]), for the stub to read.
+pub const LINUX_TARGET_PROBE_BASE: u64 = 0x40_0000;
+
+/// The first 16 bytes of `cpuid-probe` as loaded at
+/// [`LINUX_TARGET_PROBE_BASE`]: what a `peek=rsi:16` must read.
+pub fn cpuid_probe_header() -> [u8; 16] {
+    cpuid_probe(LINUX_TARGET_PROBE_LEAF)[..16]
+        .try_into()
+        .unwrap()
+}
+
 /// A static x86-64 Linux program, written byte by byte (no toolchain for
-/// Linux binaries needed): `cpuid` of `leaf` in user mode, then
-/// `exit(0)`. One ELF header, one loadable segment, 18 bytes of code.
+/// Linux binaries needed): `cpuid` of `leaf` in user mode with `rsi`
+/// pointing at its own ELF header, then `exit(0)`. One ELF header, one
+/// loadable segment, 23 bytes of code.
 fn cpuid_probe(leaf: u32) -> Vec<u8> {
-    const BASE: u64 = 0x40_0000;
+    const BASE: u64 = LINUX_TARGET_PROBE_BASE;
     const CODE_AT: u64 = 64 + 56;
-    let mut code = vec![0xb8]; // mov eax, imm32
+    let mut code = vec![0xbe]; // mov esi, imm32 (zero-extends into rsi)
+    code.extend_from_slice(&(BASE as u32).to_le_bytes());
+    code.push(0xb8); // mov eax, imm32
     code.extend_from_slice(&leaf.to_le_bytes());
     code.extend_from_slice(&[0x31, 0xc9]); // xor ecx, ecx
     code.extend_from_slice(&[0x0f, 0xa2]); // cpuid
@@ -249,13 +264,17 @@ mod tests {
     fn the_cpuid_probe_is_one_segment_of_code_behind_the_headers() {
         let elf = cpuid_probe(0x1234_5678);
         assert_eq!(&elf[..4], b"\x7fELF");
-        assert_eq!(elf.len(), 64 + 56 + 18);
-        // Entry at the code, which starts with `mov eax, leaf`.
+        assert_eq!(elf.len(), 64 + 56 + 23);
+        // Entry at the code: `mov esi, 0x400000`, `mov eax, leaf`.
         assert_eq!(
             u64::from_le_bytes(elf[24..32].try_into().unwrap()),
             0x40_0078
         );
-        assert_eq!(&elf[120..125], &[0xb8, 0x78, 0x56, 0x34, 0x12]);
+        assert_eq!(
+            &elf[120..130],
+            &[0xbe, 0, 0, 0x40, 0, 0xb8, 0x78, 0x56, 0x34, 0x12]
+        );
+        assert_eq!(&cpuid_probe_header()[..4], b"\x7fELF");
     }
 }
 

@@ -8,7 +8,7 @@ use crate::abi::{
     VM_EVENT_REASON_SOFTWARE_BREAKPOINT, VM_EVENT_REASON_WRITE_CTRLREG, VM_EVENT_X86_CR0,
     VM_EVENT_X86_CR3, VM_EVENT_X86_CR4,
 };
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, PeekRecord};
 use crate::response::{ResponseBuilder, MAX_INSN_LEN};
 
 /// X86 vectors for reinjection.
@@ -154,9 +154,9 @@ impl Policy {
     #[inline]
     pub fn evaluate(&self, req: &VmEventRequest, rsp: &mut VmEventResponse) -> Verdict {
         let kind = classify(req);
-        let (action, level, line) = match self.find_kind(req, kind) {
-            Some(r) => (r.action, r.level, r.line),
-            None => (Action::Allow, LogLevel::Off, 0),
+        let (action, level, line, peek) = match self.find_kind(req, kind) {
+            Some(r) => (r.action, r.level, r.line, r.peek),
+            None => (Action::Allow, LogLevel::Off, 0, None),
         };
         let b = ResponseBuilder::for_request(rsp, req);
         let mut inject = None;
@@ -174,7 +174,16 @@ impl Policy {
         };
         Verdict {
             inject,
-            audit: AuditRecord::new(req, kind, &action, level, line),
+            audit: {
+                let mut a = AuditRecord::new(req, kind, &action, level, line);
+                if let Some(p) = peek {
+                    a.peek = PeekRecord::Wanted {
+                        gva: p.reg.value(req.regs_x86()),
+                        len: p.len,
+                    };
+                }
+                a
+            },
         }
     }
 }

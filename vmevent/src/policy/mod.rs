@@ -122,6 +122,89 @@ impl LogLevel {
     }
 }
 
+/// Most bytes one `peek=` reads.
+pub const MAX_PEEK: u8 = 64;
+
+/// `peek=REG:LEN`: when the rule decides, the stub reads `len` bytes of
+/// guest memory at the guest-virtual address in `reg` (translated with the
+/// event's CR3) into the audit record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peek {
+    pub reg: PeekReg,
+    pub len: u8,
+}
+
+/// The registers a `peek=` may name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeekReg {
+    Rax,
+    Rbx,
+    Rcx,
+    Rdx,
+    Rsi,
+    Rdi,
+    Rsp,
+    Rbp,
+    R8,
+    R9,
+    R10,
+    R11,
+    R12,
+    R13,
+    R14,
+    R15,
+    Rip,
+}
+
+impl PeekReg {
+    const ALL: [(&'static str, PeekReg); 17] = [
+        ("rax", Self::Rax),
+        ("rbx", Self::Rbx),
+        ("rcx", Self::Rcx),
+        ("rdx", Self::Rdx),
+        ("rsi", Self::Rsi),
+        ("rdi", Self::Rdi),
+        ("rsp", Self::Rsp),
+        ("rbp", Self::Rbp),
+        ("r8", Self::R8),
+        ("r9", Self::R9),
+        ("r10", Self::R10),
+        ("r11", Self::R11),
+        ("r12", Self::R12),
+        ("r13", Self::R13),
+        ("r14", Self::R14),
+        ("r15", Self::R15),
+        ("rip", Self::Rip),
+    ];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, r)| *r)
+    }
+
+    /// The register's value in the event.
+    pub fn value(self, r: &crate::abi::VmEventRegsX86) -> u64 {
+        match self {
+            Self::Rax => r.rax,
+            Self::Rbx => r.rbx,
+            Self::Rcx => r.rcx,
+            Self::Rdx => r.rdx,
+            Self::Rsi => r.rsi,
+            Self::Rdi => r.rdi,
+            Self::Rsp => r.rsp,
+            Self::Rbp => r.rbp,
+            Self::R8 => r.r8,
+            Self::R9 => r.r9,
+            Self::R10 => r.r10,
+            Self::R11 => r.r11,
+            Self::R12 => r.r12,
+            Self::R13 => r.r13,
+            Self::R14 => r.r14,
+            Self::R15 => r.r15,
+            Self::Rip => r.rip,
+        }
+    }
+}
+
 /// What a rule does with a matching event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -194,6 +277,7 @@ pub struct Rule {
     pub matches: Match,
     pub action: Action,
     pub level: LogLevel,
+    pub peek: Option<Peek>,
 }
 
 impl Rule {
@@ -215,6 +299,7 @@ impl Rule {
         },
         action: Action::Allow,
         level: LogLevel::Off,
+        peek: None,
     };
 }
 

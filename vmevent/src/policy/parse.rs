@@ -1,6 +1,8 @@
 //! Policy text parser. Grammar in vmevent/POLICY.md.
 
-use super::{Action, EventKind, LogLevel, Match, Policy, Rule, MAX_MSRS_PER_RULE};
+use super::{
+    Action, EventKind, LogLevel, Match, Peek, PeekReg, Policy, Rule, MAX_MSRS_PER_RULE, MAX_PEEK,
+};
 use crate::abi::{VM_EVENT_DESC_GDTR, VM_EVENT_DESC_IDTR, VM_EVENT_DESC_LDTR, VM_EVENT_DESC_TR};
 use core::fmt;
 
@@ -31,6 +33,8 @@ pub enum ParseErrorKind {
     TooManyRules,
     /// A bare word after the action, or `key=value` where none is allowed.
     UnexpectedToken,
+    /// `peek=` is not `REG:LEN` with a general register or rip and 1..=64.
+    BadPeek,
 }
 
 impl ParseErrorKind {
@@ -45,6 +49,7 @@ impl ParseErrorKind {
             Self::BadNumber => "bad number",
             Self::BadLogLevel => "bad log level (off, debug, info, warn, alert)",
             Self::BadValue => "bad value",
+            Self::BadPeek => "bad peek (REG:LEN, REG one of rax..r15 or rip, LEN 1..64)",
             Self::DuplicateKey => "key given twice",
             Self::MsrRuleWithoutMsr => "msr rule must name its MSRs (msr=...)",
             Self::TooManyMsrs => "too many MSRs in one rule",
@@ -237,6 +242,7 @@ fn parse_line(line: u32, text: &str) -> Result<Option<Rule>, ParseError<'_>> {
     let mut m = Match::default();
     let mut action: Option<Action> = None;
     let mut level: Option<LogLevel> = None;
+    let mut peek: Option<Peek> = None;
 
     for tok in toks {
         if let Some((key, val)) = tok.split_once('=') {
@@ -244,6 +250,22 @@ fn parse_line(line: u32, text: &str) -> Result<Option<Rule>, ParseError<'_>> {
                 let l =
                     LogLevel::from_name(val).ok_or(err(line, ParseErrorKind::BadLogLevel, val))?;
                 if level.replace(l).is_some() {
+                    return Err(err(line, ParseErrorKind::DuplicateKey, tok));
+                }
+                continue;
+            }
+            if key == "peek" {
+                let p = val
+                    .split_once(':')
+                    .and_then(|(r, n)| {
+                        let len = parse_u32(n).filter(|n| (1..=u32::from(MAX_PEEK)).contains(n))?;
+                        Some(Peek {
+                            reg: PeekReg::from_name(r)?,
+                            len: len as u8,
+                        })
+                    })
+                    .ok_or(err(line, ParseErrorKind::BadPeek, val))?;
+                if peek.replace(p).is_some() {
                     return Err(err(line, ParseErrorKind::DuplicateKey, tok));
                 }
                 continue;
@@ -307,6 +329,7 @@ fn parse_line(line: u32, text: &str) -> Result<Option<Rule>, ParseError<'_>> {
         matches: m,
         action,
         level,
+        peek,
     }))
 }
 
