@@ -256,6 +256,13 @@ fn cpuid_probe(leaf: u32) -> Vec<u8> {
     elf
 }
 
+/// Copies `src` into a cpio at `dest`.
+pub fn add_file(w: &mut cpio::Writer<Vec<u8>>, dest: &str, src: &Path) -> anyhow::Result<()> {
+    let data = fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+    w.file(dest, 0o644, &data)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,11 +283,4 @@ mod tests {
         );
         assert_eq!(&cpuid_probe_header()[..4], b"\x7fELF");
     }
-}
-
-/// Copies `src` into a cpio at `dest`.
-pub fn add_file(w: &mut cpio::Writer<Vec<u8>>, dest: &str, src: &Path) -> anyhow::Result<()> {
-    let data = fs::read(src).with_context(|| format!("reading {}", src.display()))?;
-    w.file(dest, 0o644, &data)?;
-    Ok(())
 }
