@@ -29,14 +29,15 @@ pub const LINUX_STUB: &str = "stub-linux";
 
 /// The Linux target's policy: deny only the bogus LSTAR (the kernel's own
 /// write at boot must go through, or no system call would work), log
-/// every LSTAR write, and log the probe's CPUID leaf with the 16 bytes
-/// its `rsi` points at (the probe's own ELF header).
+/// every LSTAR write, and log the probe's CPUID leaf (from the task named
+/// `cpuid-probe` only: a `comm=` rule) with the 16 bytes its `rsi` points
+/// at (the probe's own ELF header).
 pub fn linux_rules() -> String {
     use testbed::kernels::{LINUX_TARGET_BAD_LSTAR, LINUX_TARGET_PROBE_LEAF};
     format!(
         "msr,msr=0xc0000082,new={LINUX_TARGET_BAD_LSTAR:#x},deny,log=alert;\
          msr,msr=0xc0000082,log,log=warn;\
-         cpuid,leaf={LINUX_TARGET_PROBE_LEAF:#x},log,log=warn,peek=rsi:16;any,allow"
+         cpuid,leaf={LINUX_TARGET_PROBE_LEAF:#x},comm=cpuid-probe,log,log=warn,peek=rsi:16;any,allow"
     )
 }
 

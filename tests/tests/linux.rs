@@ -85,6 +85,9 @@ fn every_event_is_attributed_to_the_task_the_guest_says_ran() {
         "{probe}"
     );
     assert!(probe.contains("\"mode\":\"user\""), "{probe}");
+    // Its rule names the task (`comm=cpuid-probe`): it matched, so the
+    // stub knew the task before it decided.
+    assert!(probe.contains("\"rule\":3,"), "{probe}");
     // The bytes at the address the probe announced (rsi), read through its
     // own page tables, are the ones the kernel loaded there.
     let want: String = cpuid_probe_header()

@@ -500,3 +500,32 @@ fn peek_reads_the_register_it_names_into_the_record() {
     let e = Policy::parse("cpuid log peek=rsi:8 peek=rdi:8").unwrap_err();
     assert_eq!(e.kind, vmevent::policy::ParseErrorKind::DuplicateKey);
 }
+
+#[test]
+fn comm_rules_match_only_the_named_task() {
+    use vmevent::{Attribution, Process};
+    let p = Policy::parse("cpuid leaf=1 comm=dd log log=warn\ncpuid allow\n").unwrap();
+    let dd = Process {
+        pid: 7,
+        tgid: 7,
+        comm: *b"dd\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+    };
+    let sh = Process {
+        comm: *b"dd-not\0\0\0\0\0\0\0\0\0\0",
+        ..dd
+    };
+    let req = cpuid(1, 2);
+    let mut rsp = vmevent::VmEventResponse::zeroed();
+    let v = p.evaluate_for(&req, Some(&dd), &mut rsp);
+    assert_eq!((v.audit.rule_line, v.audit.action), (1, "log"));
+    assert_eq!(v.audit.process, Attribution::Process(dd));
+    // Another task, or none known (no profile, unreadable memory): no match.
+    assert_eq!(p.evaluate_for(&req, Some(&sh), &mut rsp).audit.rule_line, 2);
+    assert_eq!(p.evaluate_for(&req, None, &mut rsp).audit.rule_line, 2);
+    assert_eq!(p.decide(&req).verdict.audit.rule_line, 2);
+    for bad in ["comm=", "comm=a-name-of-16-chr", "comm=a\u{7f}b"] {
+        let text = format!("cpuid {bad} log");
+        let e = Policy::parse(&text).unwrap_err();
+        assert_eq!(e.kind, vmevent::policy::ParseErrorKind::BadValue, "{bad}");
+    }
+}

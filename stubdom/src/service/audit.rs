@@ -21,8 +21,13 @@ pub(super) fn decide(
     req: &VmEventRequest,
     rsp: &mut VmEventResponse,
     sync: bool,
+    attribution: vmevent::Attribution,
 ) -> vmevent::AuditRecord {
-    let verdict = policy.evaluate(req, rsp);
+    let process = match &attribution {
+        vmevent::Attribution::Process(p) => Some(p),
+        _ => None,
+    };
+    let verdict = policy.evaluate_for(req, process, rsp);
     if let Some(ev) = verdict.inject {
         // Before the answer is published, so the trap is pending when the
         // vCPU resumes.
@@ -48,6 +53,7 @@ pub(super) fn decide(
         stats.denied_by_reason[reason].fetch_add(1, Ordering::Relaxed);
     }
     let mut rec = verdict.audit;
+    rec.process = attribution;
     rec.time_ns = Some(boot::time::wallclock_ns());
     rec
 }

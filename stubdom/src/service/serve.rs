@@ -132,14 +132,17 @@ pub(super) fn serve(ctx: &Context, me: u32) {
             };
             let mut record = None;
             let r = consumer.poll(&slot, v, |req, rsp| {
-                let mut rec = decide(cfg, policy, stats, req, rsp, true);
                 // Before the answer is published: the memory is as it was
-                // when the event happened only while the vCPU waits.
-                if let Some(i) = inspector.as_mut() {
-                    rec.process = i.attribute(req);
-                    if let vmevent::PeekRecord::Wanted { gva, len } = rec.peek {
-                        rec.peek = i.peek(req, gva, len);
-                    }
+                // when the event happened only while the vCPU waits. The
+                // task first: `comm=` rules decide on it.
+                let who = inspector
+                    .as_mut()
+                    .map_or(vmevent::Attribution::None, |i| i.attribute(req));
+                let mut rec = decide(cfg, policy, stats, req, rsp, true, who);
+                if let (Some(i), vmevent::PeekRecord::Wanted { gva, len }) =
+                    (inspector.as_mut(), rec.peek)
+                {
+                    rec.peek = i.peek(req, gva, len);
                 }
                 record = Some(rec);
             });
@@ -168,7 +171,15 @@ pub(super) fn serve(ctx: &Context, me: u32) {
                     audit(
                         cfg,
                         &a.source,
-                        &decide(cfg, policy, stats, req, &mut ignored, false),
+                        &decide(
+                            cfg,
+                            policy,
+                            stats,
+                            req,
+                            &mut ignored,
+                            false,
+                            vmevent::Attribution::None,
+                        ),
                     );
                 }
             });

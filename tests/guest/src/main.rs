@@ -13,6 +13,7 @@
 extern crate alloc;
 
 mod events;
+mod peek;
 mod run;
 
 use alloc::collections::BTreeMap;
@@ -70,6 +71,9 @@ fn main(info: &'static BootInfo<'static>) {
                 println!("WORKLOAD-WAIT delay_ms={}", plan.delay_ms);
                 boot::time::sleep_ns(u64::from(plan.delay_ms) * 1_000_000);
             }
+        }
+        if id == 0 && plan.peek {
+            peek::run();
         }
         // Start together, so the vCPUs really contend.
         ready.fetch_add(1, Ordering::AcqRel);

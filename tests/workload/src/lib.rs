@@ -16,6 +16,7 @@
 //! | `lstar` | the value written to `LSTAR` | `0xffff800000c0ffee` |
 //! | `delay_ms` | wait this long (all vCPUs up) before the workload, printing `WORKLOAD-WAIT` first, so a monitor can attach to a booted guest | `0` |
 //! | `go` | `xenstore`: instead of a fixed wait, wait until dom0 writes the guest's `data/go` key (once its monitor is attached: no race with however slow the monitor's start is), at most `delay_ms` (default 600000); with no go by then the guest prints `WORKLOAD-NO-GO` and powers off without running the workload | none |
+//! | `peek` | `1`: before the workload, vCPU 0 asks its monitor to read memory: a CPUID of [`PEEK_LEAF`] with `rsi` at an address, one per case of [`PEEK_CASES`], among them mappings it made hostile on purpose (a non-present entry, reserved bits, a table that maps itself, a table beyond its RAM); each is announced first with a `WORKLOAD-PEEK case=NAME gva=0x... expect=bytes:HEX` or `expect=error` line | off |
 //! | `then` | what the guest does after the summary: `poweroff`; `reboot` (a guest-initiated reboot, `SCHEDOP_shutdown(reboot)`: xl builds the domain again, same UUID, new domid); or `xl`: wait for dom0's request through the PV control protocol (`xl reboot`, `xl shutdown`) and do it | `poweroff` |
 //!
 //! Any other token is an error that names it.
@@ -105,7 +106,28 @@ pub struct Plan {
     pub go: bool,
     /// What the guest does after the summary.
     pub then: Then,
+    /// `peek=1`: the peek cases run before the workload.
+    pub peek: bool,
 }
+
+/// The CPUID leaf of a peek request (`peek=1`): not a leaf any CPU or Xen
+/// answers, so a monitor's rule can single it out.
+pub const PEEK_LEAF: u32 = 0x5045_454b;
+/// Bytes a monitor is asked to read at each peek's address.
+pub const PEEK_LEN: usize = 32;
+/// The peek cases, in the order the guest runs them: readable memory
+/// (`ok`: one 4 KiB-mapped page; `cross`: 32 bytes across two), then
+/// mappings a monitor must fail on or survive (`not_present`, `reserved`,
+/// `beyond_ram`: a table frame the domain does not have; `loop`: a table
+/// that maps itself, which reads as that table's bytes).
+pub const PEEK_CASES: [&str; 6] = [
+    "ok",
+    "cross",
+    "not_present",
+    "reserved",
+    "beyond_ram",
+    "loop",
+];
 
 /// The longest wait for `data/go`, and its default.
 pub const MAX_DELAY_MS: u32 = 600_000;
@@ -135,6 +157,7 @@ impl Default for Plan {
             delay_ms: 0,
             go: false,
             then: Then::Poweroff,
+            peek: false,
         }
     }
 }
@@ -246,6 +269,13 @@ impl Plan {
                         "reboot" => Then::Reboot,
                         "xl" => Then::Xl,
                         _ => return Err(bad("expected poweroff, reboot or xl")),
+                    };
+                }
+                "peek" => {
+                    p.peek = match value {
+                        "1" => true,
+                        "0" => false,
+                        _ => return Err(bad("expected 0 or 1")),
                     };
                 }
                 "lstar" => {

@@ -8,7 +8,7 @@ use crate::abi::{
     VM_EVENT_REASON_SOFTWARE_BREAKPOINT, VM_EVENT_REASON_WRITE_CTRLREG, VM_EVENT_X86_CR0,
     VM_EVENT_X86_CR3, VM_EVENT_X86_CR4,
 };
-use crate::audit::{AuditRecord, PeekRecord};
+use crate::audit::{Attribution, AuditRecord, PeekRecord, Process};
 use crate::response::{ResponseBuilder, MAX_INSN_LEN};
 
 /// X86 vectors for reinjection.
@@ -53,7 +53,17 @@ pub fn classify(req: &VmEventRequest) -> Option<EventKind> {
     })
 }
 
-fn matches(m: &Match, kind: Option<EventKind>, req: &VmEventRequest) -> bool {
+fn matches(
+    m: &Match,
+    kind: Option<EventKind>,
+    req: &VmEventRequest,
+    process: Option<&Process>,
+) -> bool {
+    if let Some(c) = &m.comm {
+        if !process.is_some_and(|p| p.comm() == c.as_bytes()) {
+            return false;
+        }
+    }
     if let Some(v) = m.vcpu {
         if v != req.vcpu_id {
             return false;
@@ -132,13 +142,19 @@ impl Policy {
     /// First matching rule for `req`, if any.
     #[inline]
     pub fn find(&self, req: &VmEventRequest) -> Option<&Rule> {
-        self.find_kind(req, classify(req))
+        self.find_kind(req, classify(req), None)
     }
 
     #[inline]
-    fn find_kind(&self, req: &VmEventRequest, kind: Option<EventKind>) -> Option<&Rule> {
+    fn find_kind(
+        &self,
+        req: &VmEventRequest,
+        kind: Option<EventKind>,
+        process: Option<&Process>,
+    ) -> Option<&Rule> {
         self.rules().iter().find(|r| {
-            (r.kind == EventKind::Any || Some(r.kind) == kind) && matches(&r.matches, kind, req)
+            (r.kind == EventKind::Any || Some(r.kind) == kind)
+                && matches(&r.matches, kind, req, process)
         })
     }
 
@@ -153,8 +169,21 @@ impl Policy {
     /// the reinjection to perform and the audit record.
     #[inline]
     pub fn evaluate(&self, req: &VmEventRequest, rsp: &mut VmEventResponse) -> Verdict {
+        self.evaluate_for(req, None, rsp)
+    }
+
+    /// [`Policy::evaluate`] knowing the task behind the event (for `comm=`
+    /// rules; `None`: not known, and no such rule matches). The audit
+    /// record carries it.
+    #[inline]
+    pub fn evaluate_for(
+        &self,
+        req: &VmEventRequest,
+        process: Option<&Process>,
+        rsp: &mut VmEventResponse,
+    ) -> Verdict {
         let kind = classify(req);
-        let (action, level, line, peek) = match self.find_kind(req, kind) {
+        let (action, level, line, peek) = match self.find_kind(req, kind, process) {
             Some(r) => (r.action, r.level, r.line, r.peek),
             None => (Action::Allow, LogLevel::Off, 0, None),
         };
@@ -176,6 +205,9 @@ impl Policy {
             inject,
             audit: {
                 let mut a = AuditRecord::new(req, kind, &action, level, line);
+                if let Some(p) = process {
+                    a.process = Attribution::Process(*p);
+                }
                 if let Some(p) = peek {
                     a.peek = PeekRecord::Wanted {
                         gva: p.reg.value(req.regs_x86()),

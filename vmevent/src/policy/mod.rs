@@ -261,6 +261,35 @@ pub struct Match {
     /// `VM_EVENT_DESC_*`.
     pub desc: Option<u8>,
     pub is_write: Option<bool>,
+    /// `comm=NAME`: the task behind the event (needs a Linux profile; with
+    /// none, or when the task cannot be read, the rule does not match).
+    pub comm: Option<Comm>,
+}
+
+/// A task name a rule matches: 1 to 15 bytes (`TASK_COMM_LEN` - 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Comm {
+    pub bytes: [u8; 16],
+    pub len: u8,
+}
+
+impl Comm {
+    pub fn new(s: &str) -> Option<Self> {
+        let b = s.as_bytes();
+        if b.is_empty() || b.len() > 15 || !b.iter().all(|c| c.is_ascii_graphic()) {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(Self {
+            bytes,
+            len: b.len() as u8,
+        })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }
 
 impl Match {
@@ -296,6 +325,7 @@ impl Rule {
             rip: None,
             desc: None,
             is_write: None,
+            comm: None,
         },
         action: Action::Allow,
         level: LogLevel::Off,

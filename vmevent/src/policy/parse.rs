@@ -1,7 +1,8 @@
 //! Policy text parser. Grammar in vmevent/POLICY.md.
 
 use super::{
-    Action, EventKind, LogLevel, Match, Peek, PeekReg, Policy, Rule, MAX_MSRS_PER_RULE, MAX_PEEK,
+    Action, Comm, EventKind, LogLevel, Match, Peek, PeekReg, Policy, Rule, MAX_MSRS_PER_RULE,
+    MAX_PEEK,
 };
 use crate::abi::{VM_EVENT_DESC_GDTR, VM_EVENT_DESC_IDTR, VM_EVENT_DESC_LDTR, VM_EVENT_DESC_TR};
 use core::fmt;
@@ -145,6 +146,13 @@ fn parse_match<'a>(
     let num32 = |s: &'a str| parse_u32(s).ok_or(err(line, ParseErrorKind::BadNumber, s));
     let dup = err(line, ParseErrorKind::DuplicateKey, tok);
     let cr = kind.is_cr();
+    if key == "comm" {
+        let c = Comm::new(val).ok_or(err(line, ParseErrorKind::BadValue, val))?;
+        if m.comm.replace(c).is_some() {
+            return Err(dup);
+        }
+        return Ok(());
+    }
     match key {
         "vcpu" => {
             if m.vcpu.replace(num32(val)?).is_some() {

@@ -70,3 +70,32 @@ pub fn map_identity(range: Range) -> Result<(), OutOfTables> {
     }
     Ok(())
 }
+
+/// A PML4 index of the lower half, which the runtime's identity map owns.
+#[derive(Clone, Copy, Debug)]
+pub struct LowerHalf;
+
+/// The physical (= identity-mapped virtual) address of the live PML4.
+pub fn pml4_address() -> u64 {
+    core::ptr::addr_of!(boot_pml4) as u64
+}
+
+/// Sets PML4 entry `index` of the upper half (256..512), which the runtime
+/// never maps: for a kernel that builds mappings of its own there (the
+/// test guest makes hostile ones for a monitor to walk). `Err` for an index
+/// in the lower half.
+pub fn set_upper_pml4_entry(index: usize, entry: u64) -> Result<(), LowerHalf> {
+    if !(256..512).contains(&index) {
+        return Err(LowerHalf);
+    }
+    let _g = LOCK.lock();
+    // SAFETY: the index is in bounds and names an entry the runtime does
+    // not use (it maps below 1 << 47 only); the lock serialises writers.
+    unsafe {
+        core::ptr::addr_of_mut!(boot_pml4)
+            .cast::<u64>()
+            .add(index)
+            .write_volatile(entry)
+    };
+    Ok(())
+}
