@@ -250,6 +250,14 @@ fn every_event_is_served_once_and_the_policy_holds() {
         let rep = report(run, &tn);
         let console = run.console(&sn);
         assert!(run.step(&format!("no dom0 consumer {tn}")).ok());
+        // The launcher says where it put the stub's vCPUs (on this bed's
+        // 2 pCPUs: nowhere of their own).
+        let launch = &run.step(&format!("launch {sn}")).output;
+        let placed = launch
+            .lines()
+            .find(|l| l.starts_with("vmi-launch: stub vCPUs "))
+            .unwrap_or_else(|| panic!("{sn}: no placement line: {launch}"));
+        eprintln!("{sn}: {placed}");
         // The target left first: the detach says so, without alarm.
         assert!(
             console.contains("stub: detached from domain") && !console.contains("failed"),

@@ -35,11 +35,12 @@ use vmevent::abi::domctl::{check_release, Release, XEN_RELEASE};
 use vmevent::stub_cmdline as key;
 
 mod follow;
+mod placement;
 mod xc;
 
 const USAGE: &str = "usage: vmi-launch --target <name|domid> --kernel <stubdom> (--policy <file> | --rules '<rules>') \
 [--name N] [--vcpus N] [--memory MiB] [--log all|violations|none] [--mode block|poll] [--ring-frames R] \
-[--seconds N] [--seclabel L] [--tsc-native] [--profile FILE] [--config-out PATH] [--foreground | --follow [--follow-timeout S]] [--dry-run]
+[--seconds N] [--seclabel L] [--tsc-native] [--profile FILE] [--cpus auto|none|LIST] [--config-out PATH] [--foreground | --follow [--follow-timeout S]] [--dry-run]
        [--test-release MAJOR.MINOR]
        vmi-launch --pair <stub> --target <name|domid>";
 
@@ -54,6 +55,8 @@ struct Launch {
     /// `--profile`: a Linux profile (`vmi-profile`), given to the stub
     /// after the policy in its one PVH module.
     profile: Option<PathBuf>,
+    /// `--cpus`: where the stub's vCPUs run.
+    cpus: placement::Cpus,
     name: Option<String>,
     vcpus: u32,
     memory: u32,
@@ -86,6 +89,7 @@ fn parse(args: &[String]) -> Result<Launch, String> {
         policy: None,
         rules: None,
         profile: None,
+        cpus: placement::Cpus::Auto,
         name: None,
         vcpus: 1,
         memory: 32,
@@ -118,6 +122,7 @@ fn parse(args: &[String]) -> Result<Launch, String> {
             "--policy" => l.policy = Some(val("a policy file")?.into()),
             "--rules" => l.rules = Some(val("policy rules")?),
             "--profile" => l.profile = Some(val("a profile file")?.into()),
+            "--cpus" => l.cpus = placement::Cpus::parse(&val("auto, none or a pCPU list")?)?,
             "--name" => l.name = Some(val("a name")?),
             "--vcpus" => l.vcpus = num(val("a count")?, 1, 128)? as u32,
             "--memory" => l.memory = num(val("MiB")?, 8, 4096)? as u32,
@@ -264,13 +269,25 @@ fn check_hypervisor(l: &Launch) -> Result<(), String> {
         .map_err(|m| format!("{m}: no stub started"))
 }
 
-/// The stub's xl config; `module` is the PVH module to give it (the policy
-/// file, or the file [`write_module`] made), if any.
+/// The config without querying the host (tests): an explicit `--cpus`
+/// list only.
+#[cfg(test)]
 fn config(l: &Launch, domid: u32) -> String {
-    config_with_module(l, domid, l.policy.as_deref())
+    let cpus = match &l.cpus {
+        placement::Cpus::List(c) => Some(c.as_str()),
+        _ => None,
+    };
+    config_with(l, domid, l.policy.as_deref(), cpus)
 }
 
-fn config_with_module(l: &Launch, domid: u32, module: Option<&std::path::Path>) -> String {
+/// The stub's xl config; `module` is the PVH module to give it (the policy
+/// file, or the file [`write_module`] made), if any; `cpus` its pCPUs.
+fn config_with(
+    l: &Launch,
+    domid: u32,
+    module: Option<&std::path::Path>,
+    cpus: Option<&str>,
+) -> String {
     let name = stub_name(l);
     let mut extra = format!(
         "{}={domid} {}={} {}={} {}={}",
@@ -305,6 +322,9 @@ fn config_with_module(l: &Launch, domid: u32, module: Option<&std::path::Path>) 
     }
     let _ = writeln!(c, "extra = \"{extra}\"");
     let _ = writeln!(c, "vcpus = {}", l.vcpus);
+    if let Some(cpus) = cpus {
+        let _ = writeln!(c, "cpus = \"{cpus}\"");
+    }
     let _ = writeln!(c, "memory = {}", l.memory);
     let _ = writeln!(c, "seclabel = \"{}\"", l.seclabel);
     // The stub detaches on shutdown and must never be restarted behind the
@@ -325,14 +345,21 @@ fn write_config(l: &Launch, domid: u32) -> Result<(PathBuf, String), String> {
         .config_out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/vmi-stub-{}.cfg", l.target)));
-    let cfg = match &l.profile {
+    let module = match &l.profile {
         Some(profile) => {
             let module = path.with_extension("module");
             write_module(l.policy.as_deref(), profile, &module)?;
-            config_with_module(l, domid, Some(&module))
+            Some(module)
         }
-        None => config(l, domid),
+        None => l.policy.clone(),
     };
+    let (pcpus, target_vcpus) = match l.cpus {
+        placement::Cpus::Auto => placement::host_and_target(domid)?,
+        _ => (0, 0),
+    };
+    let (cpus, why) = placement::choose(&l.cpus, pcpus, target_vcpus, l.vcpus);
+    println!("vmi-launch: {why}");
+    let cfg = config_with(l, domid, module.as_deref(), cpus.as_deref());
     std::fs::write(&path, &cfg).map_err(|e| format!("writing {}: {e}", path.display()))?;
     println!(
         "vmi-launch: target {} is domain {domid}; config {}",
