@@ -72,7 +72,11 @@ fn run() -> &'static Run {
                     "! pidof vmi-consumer xen-access",
                 )
                 .wait_shutdown(&tn, 300)
-                .wait_shutdown(&sn, 60);
+                .wait_shutdown(&sn, 60)
+                .step(
+                    &format!("placement {sn}"),
+                    &format!("grep '^vmi-launch: stub vCPUs' /tmp/xl-{sn}.log"),
+                );
         }
         // INT3 reinjected: the stub serves each one and Xen delivers it to
         // the guest's own #BP handler, which returns after the INT3.
@@ -252,7 +256,7 @@ fn every_event_is_served_once_and_the_policy_holds() {
         assert!(run.step(&format!("no dom0 consumer {tn}")).ok());
         // The launcher says where it put the stub's vCPUs (on this bed's
         // 2 pCPUs: nowhere of their own).
-        let launch = &run.step(&format!("launch {sn}")).output;
+        let launch = &run.step(&format!("placement {sn}")).output;
         let placed = launch
             .lines()
             .find(|l| l.starts_with("vmi-launch: stub vCPUs "))
