@@ -123,7 +123,20 @@ fn run() -> &'static Run {
                     &format!("consume {name}"),
                     &consume_then(
                         &name,
-                        &format!("--channels --cpuid --hostile {mode} --seconds 3"),
+                        // vcpu and version answer (wrongly): they serve until the
+                        // guest is gone (the stop step ends them), since a
+                        // fixed few seconds could end before the guest got
+                        // its go (CI here: hostile-vcpu then served nothing
+                        // and the guest ran unmonitored). garbage answers
+                        // nothing and flood spins on both pCPUs: 3 s each.
+                        &format!(
+                            "--channels --cpuid --hostile {mode} --seconds {}",
+                            if mode == "vcpu" || mode == "version" {
+                                120
+                            } else {
+                                3
+                            }
+                        ),
                         &format!("xenstore-write /local/domain/$(xl domid {name})/data/go 1"),
                     ),
                 )
@@ -299,11 +312,12 @@ fn hostile_consumers_crash_neither_xen_nor_the_guest() {
         );
         let summary = workload::parse(run.console(&name)).summary;
         assert!(summary.is_some(), "{name}: the guest did not finish");
-        // The workload ran while the hostile consumer served. A garbage
-        // consumer answers nothing, so it counts nothing; a flood consumer
-        // spins on both pCPUs, and its 3 s may end before the guest (or
-        // the go from dom0) got a turn, so it may count nothing either:
-        // its storm of notifies is what it tests.
+        // The workload ran while the hostile consumer served (it serves
+        // until the guest is gone). A garbage consumer answers nothing, so
+        // it counts nothing; a flood consumer spins on both pCPUs, and its
+        // 3 s may end before the guest (or the go from dom0) got a turn,
+        // so it may count nothing either: its storm of notifies is what it
+        // tests.
         if mode == "vcpu" || mode == "version" {
             let out = &run.step(&format!("stop {name}")).output;
             let served: u64 = (0..2).map(|v| field(consumer_line(out, v), "cpuid")).sum();
