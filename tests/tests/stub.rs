@@ -16,6 +16,9 @@ use nested::{Guest, Run};
 use workload::{Kind, Report};
 
 const COUNT: u32 = 40;
+/// CPUIDs per vCPU of the stalled-console target: its audit lines are
+/// far more than the 2 KiB console ring holds.
+const QUIET_COUNT: u32 = 150;
 /// (target vCPUs, stub vCPUs)
 const PAIRS: [(u32, u32); 4] = [(1, 1), (2, 1), (2, 2), (4, 2)];
 const TARGET_LABEL: &str = "system_u:system_r:vmi_target_t";
@@ -99,6 +102,32 @@ fn run() -> &'static Run {
             .go("reinject")
             .wait_shutdown("reinject", 300)
             .wait_shutdown("stub-reinject", 60);
+        // A stalled console: xenconsoled is stopped (SIGSTOP) from before
+        // the go until the target is gone, while the stub logs every
+        // event. The stub must serve at full speed and lose no record.
+        sc = sc
+            .guest(target("quiet", &guest, 2).cmdline(&format!(
+                "kinds=cpuid count={QUIET_COUNT} leaves=0x6 go=xenstore"
+            )))
+            .start("quiet")
+            .wait_for("quiet", "WORKLOAD-WAIT", 60)
+            .step(
+                "launch stub-quiet",
+                &launch(
+                    "stub-quiet",
+                    "quiet",
+                    1,
+                    "--rules 'cpuid,allow,log=info;any,allow' --log all",
+                ),
+            )
+            .wait_for("stub-quiet", "stub: attached", 60)
+            // The stub's lines before the stop are out: the wait above
+            // read them from xenconsoled's log.
+            .step("stop xenconsoled", "kill -STOP $(pidof xenconsoled)")
+            .go("quiet")
+            .wait_shutdown("quiet", 300)
+            .step("continue xenconsoled", "kill -CONT $(pidof xenconsoled)")
+            .wait_shutdown("stub-quiet", 60);
         // Detach mid-workload: xl shutdown, then xl destroy of the stub.
         for how in ["shutdown", "destroy"] {
             let (tn, sn) = (format!("{how}-t"), format!("{how}-s"));
@@ -320,6 +349,47 @@ fn every_event_is_served_once_and_the_policy_holds() {
             "{sn} did not power off cleanly"
         );
     }
+}
+
+/// xenconsoled stopped for the whole workload: before the audit queue,
+/// each line waited 2000 yields for the full ring, then was dropped (and
+/// the event after it waited meanwhile).
+#[test]
+fn a_stalled_console_loses_no_record_and_stalls_no_event() {
+    let run = run();
+    run.assert_ok();
+    let rep = report(run, "quiet");
+    let want = u64::from(2 * QUIET_COUNT);
+    assert_eq!(rep.total(Kind::Cpuid), want, "quiet: the guest's CPUIDs");
+    let console = run.console("stub-quiet");
+    let seqs: Vec<u64> = console
+        .lines()
+        .filter(|l| l.starts_with('{') && l.contains("\"kind\":\"cpuid\""))
+        .filter_map(|l| {
+            let at = l.find("\"seq\":")? + 6;
+            l[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let first = seqs.first().copied().unwrap_or_default();
+    let contiguous = seqs.iter().enumerate().all(|(i, &s)| s == first + i as u64);
+    assert!(
+        seqs.len() as u64 == want && contiguous,
+        "stub-quiet printed {} of {want} CPUID records (contiguous seq: {contiguous}); logs: {}",
+        seqs.len(),
+        run.log_dir.display()
+    );
+    assert!(
+        !console.contains("dropped:"),
+        "stub-quiet dropped records:\n{console}"
+    );
+    assert!(
+        console.contains(&format!("stub: served {want} sync event(s)")),
+        "stub-quiet's summary:\n{console}"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub mod domctl;
 pub mod evtchn;
 pub mod hvm;
 pub mod memory;
+pub mod trace;
 pub mod vcpu;
 pub mod version;
 pub mod vm_event;

@@ -808,6 +808,34 @@ fn stock_checks() -> Checks {
         offset_of!(VcpuHvmContext, regs) as u64,
     );
 
+    // ---- trace.h
+    {
+        use xen_abi::trace::*;
+        konst!(c,
+            TRC_GEN => "TRC_GEN",
+            TRC_SCHED => "TRC_SCHED",
+            TRC_HVM => "TRC_HVM",
+            TRC_PV => "TRC_PV",
+            TRC_LOST_RECORDS => "TRC_LOST_RECORDS",
+            TRC_TRACE_CPU_CHANGE => "TRC_TRACE_CPU_CHANGE",
+            TRC_SCHED_RUNSTATE_CHANGE => "TRC_SCHED_RUNSTATE_CHANGE",
+            TRC_SCHED_WAKE => "TRC_SCHED_WAKE",
+            TRC_SCHED_BLOCK => "TRC_SCHED_BLOCK",
+            TRC_SCHED_SWITCH => "TRC_SCHED_SWITCH",
+            TRC_64_FLAG => "TRC_64_FLAG",
+            TRC_HVM_NESTEDFLAG => "TRC_HVM_NESTEDFLAG",
+            TRC_HVM_VMENTRY => "TRC_HVM_VMENTRY",
+            TRC_HVM_VMEXIT => "TRC_HVM_VMEXIT",
+            TRC_HVM_VMEXIT64 => "TRC_HVM_VMEXIT64",
+            TRC_HVM_CPUID => "TRC_HVM_CPUID",
+            TRC_HVM_VMMCALL => "TRC_HVM_VMMCALL",
+            TRC_PV_HYPERCALL_V2 => "TRC_PV_HYPERCALL_V2",
+            TRC_HD_CYCLE_FLAG => "TRC_HD_CYCLE_FLAG",
+            TRACE_EXTRA_SHIFT => "TRACE_EXTRA_SHIFT",
+            TRACE_EXTRA_MAX => "TRACE_EXTRA_MAX",
+        );
+    }
+
     // ---- version.h, io/console.h
     konst!(c,
         XENVER_VERSION => "XENVER_version",
@@ -940,7 +968,7 @@ fn probe(include: Option<&Path>, checks: &Checks, tag: &str) -> BTreeMap<String,
          #include <xen/memory.h>\n#include <xen/event_channel.h>\n\
          #include <xen/hvm/hvm_op.h>\n#include <xen/hvm/params.h>\n#include <xen/hvm/dm_op.h>\n\
          #include <xen/vcpu.h>\n#include <xen/hvm/hvm_vcpu.h>\n#include <xen/version.h>\n\
-         #include <xen/io/console.h>\n#include <xen/errno.h>\n#include <xen/sched.h>\n\
+         #include <xen/io/console.h>\n#include <xen/trace.h>\n#include <xen/errno.h>\n#include <xen/sched.h>\n\
          int main(void) {\n",
     );
     for (i, (expr, _)) in checks.items.iter().enumerate() {

@@ -1,6 +1,16 @@
 //! Answering a request with the policy, then auditing it.
+//!
+//! Audit lines go through a queue, never straight to the console: a
+//! serving vCPU only copies its line in, and whoever passes by drains
+//! what the console ring takes at that moment without waiting
+//! ([`AuditQueue::drain`]). A slow xenconsoled (or one stopped for a
+//! while) then delays the log, not the target's events; only a queue
+//! full for a whole second drops lines, each drop counted and said.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use spin::Mutex;
 use xenctl as xenops;
 
 use boot::println;
@@ -73,7 +83,93 @@ pub(super) fn audit(cfg: &Config, source: &AuditSource, rec: &vmevent::AuditReco
         rec.seq = Some(SEQ.fetch_add(1, Ordering::Relaxed));
         let mut buf = [0u8; vmevent::audit::AUDIT_JSON_MAX];
         if let Some(line) = rec.write_json_from(source, &mut buf) {
-            println!("{line}");
+            AUDIT.push(line.as_bytes());
+        }
+    }
+}
+
+/// The stub's audit lines, waiting for room in the console ring.
+pub(super) static AUDIT: AuditQueue = AuditQueue::new();
+
+/// Bytes the queue holds at most: some 2,000 records, seconds of events
+/// at full speed under TCG.
+const QUEUE_MAX: usize = 1 << 20;
+/// How long a line waits for room in a full queue before it is dropped.
+const FULL_WAIT_NS: u64 = 1_000_000_000;
+
+pub(super) struct AuditQueue {
+    lines: Mutex<VecDeque<Vec<u8>>>,
+    bytes: AtomicUsize,
+    dropped: AtomicU64,
+}
+
+impl AuditQueue {
+    const fn new() -> Self {
+        Self {
+            lines: Mutex::new(VecDeque::new()),
+            bytes: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Queues one line (a newline is added), draining first if the queue
+    /// is full; drops it only after [`FULL_WAIT_NS`] without room.
+    fn push(&self, line: &[u8]) {
+        let need = line.len() + 1;
+        let mut deadline = None;
+        while self.bytes.load(Ordering::Acquire) + need > QUEUE_MAX {
+            self.drain();
+            let now = boot::time::now_ns();
+            let end = *deadline.get_or_insert(now + FULL_WAIT_NS);
+            if now >= end {
+                if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    println!("stub: audit queue full for 1 s: records dropped (counted)");
+                }
+                return;
+            }
+            boot::sched::yield_now();
+        }
+        let mut l = Vec::with_capacity(need);
+        l.extend_from_slice(line);
+        l.push(b'\n');
+        self.bytes.fetch_add(need, Ordering::AcqRel);
+        self.lines.lock().push_back(l);
+    }
+
+    /// Whether lines wait: a vCPU that would sleep long comes back soon.
+    pub(super) fn waiting(&self) -> bool {
+        self.bytes.load(Ordering::Acquire) > 0
+    }
+
+    /// Writes the lines the console ring takes now, oldest first; never
+    /// waits (another vCPU draining is left to it).
+    pub(super) fn drain(&self) {
+        if !self.waiting() {
+            return;
+        }
+        let Some(mut q) = self.lines.try_lock() else {
+            return;
+        };
+        while let Some(l) = q.front() {
+            if !boot::console::try_write_whole(l) {
+                break;
+            }
+            self.bytes.fetch_sub(l.len(), Ordering::AcqRel);
+            q.pop_front();
+        }
+    }
+
+    /// At the end: every line out, waiting for the console as `println`
+    /// does; then says what was dropped, if anything.
+    pub(super) fn flush(&self) {
+        let mut q = self.lines.lock();
+        while let Some(l) = q.pop_front() {
+            self.bytes.fetch_sub(l.len(), Ordering::AcqRel);
+            boot::print!("{}", core::str::from_utf8(&l).unwrap_or("\n"));
+        }
+        let d = self.dropped.load(Ordering::Relaxed);
+        if d > 0 {
+            println!("stub: {d} audit record(s) dropped: the console was full for 1 s or more");
         }
     }
 }

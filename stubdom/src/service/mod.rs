@@ -76,6 +76,8 @@ pub fn run(
         println!("stub: vCPU {id} did not come up: {}", e.name());
         let _ = xenops::unpause(a.target);
     }
+    // Every audit line before the summary.
+    audit::AUDIT.flush();
     // The pages go with the detach: read what we report first.
     let dropped = a.ring.dropped().load(Ordering::Relaxed);
     detach(&a);

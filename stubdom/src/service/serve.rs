@@ -12,7 +12,7 @@ use vmevent::abi::vm_event::VM_EVENT_REASON_GUEST_REQUEST;
 use vmevent::{AsyncRingConsumer, Policy, SlotConsumer, SlotPoll, VmEventResponse};
 
 use super::attach::{target_gone, Attachment};
-use super::audit::{audit, decide};
+use super::audit::{audit, decide, AUDIT};
 use super::control::Control;
 use super::introspect::Inspector;
 use super::stats::Stats;
@@ -203,19 +203,28 @@ pub(super) fn serve(ctx: &Context, me: u32) {
                 }
             }
         }
+        // The audit lines of this pass (and any backlog): what the
+        // console takes now, never waiting for it.
+        AUDIT.drain();
+        // Lines waiting for the console: come back soon to drain them.
+        let wait_ns = if AUDIT.waiting() {
+            2_000_000
+        } else {
+            200_000_000
+        };
         match cfg.wait {
             _ if !unsent.is_empty() => core::hint::spin_loop(),
             WaitMode::Poll => core::hint::spin_loop(),
             WaitMode::Block if polled => {
                 // Bounded, so vCPU 0 keeps checking on the target.
-                if boot::sched::poll(&ports, time::now_ns() + 200_000_000).is_err() {
+                if boot::sched::poll(&ports, time::now_ns() + wait_ns).is_err() {
                     core::hint::spin_loop();
                 }
             }
             WaitMode::Block => {
                 // Bounded, so vCPU 0 keeps checking on the target and
                 // on dom0's requests while no event comes.
-                time::wait_until_deadline(time::now_ns() + 200_000_000, || {
+                time::wait_until_deadline(time::now_ns() + wait_ns, || {
                     WORK.get().load(Ordering::Acquire) || STOP.load(Ordering::Acquire)
                 });
             }

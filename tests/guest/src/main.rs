@@ -19,7 +19,7 @@ mod run;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use boot::{println, smp, BootInfo};
 use spin::Mutex;
@@ -58,6 +58,9 @@ fn main(info: &'static BootInfo<'static>) {
 
     let results: Mutex<BTreeMap<u32, Vec<String>>> = Mutex::new(BTreeMap::new());
     let ready = AtomicU32::new(0);
+    // The workload's wall time, from the first vCPU past the start line
+    // to the last one done (Xen system time): what throughput is made of.
+    let (first_start, last_end) = (AtomicU64::new(u64::MAX), AtomicU64::new(0));
     let ran = smp::start_all(|id| {
         if id >= vcpus {
             return;
@@ -82,10 +85,10 @@ fn main(info: &'static BootInfo<'static>) {
             // and dom0 must keep running (to start a monitor, say).
             boot::sched::yield_now();
         }
-        let lines = run::vcpu_workload(&plan, id, hvm_op)
-            .iter()
-            .map(|o| o.record(id))
-            .collect();
+        first_start.fetch_min(boot::time::now_ns(), Ordering::AcqRel);
+        let outcomes = run::vcpu_workload(&plan, id, hvm_op);
+        last_end.fetch_max(boot::time::now_ns(), Ordering::AcqRel);
+        let lines = outcomes.iter().map(|o| o.record(id)).collect();
         results.lock().insert(id, lines);
     });
     if let Err((id, e)) = ran {
@@ -100,10 +103,13 @@ fn main(info: &'static BootInfo<'static>) {
         events += lines.len() as u64 * u64::from(plan.count);
     }
     println!(
-        "{SUMMARY_TAG} vcpus={} kinds={} count={} events={events} status={}",
+        "{SUMMARY_TAG} vcpus={} kinds={} count={} events={events} elapsed_ns={} status={}",
         results.len(),
         names.join(","),
         plan.count,
+        last_end
+            .into_inner()
+            .saturating_sub(first_start.into_inner()),
         if results.len() as u32 == vcpus {
             "ok"
         } else {

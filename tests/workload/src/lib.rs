@@ -459,6 +459,38 @@ mod tests {
         assert_eq!(Cycles::of(&mut []), Cycles::default());
     }
 
+    #[test]
+    fn fairness_and_elapsed_come_from_the_vcpus_lines() {
+        let line = |vcpu, p50, p99| {
+            let cycles = Cycles {
+                min: 1,
+                p50,
+                p99,
+                max: p99,
+            };
+            Record {
+                vcpu,
+                kind: Kind::Cpuid,
+                count: 10,
+                cycles,
+                extra: &"",
+            }
+            .to_string()
+        };
+        let console = format!(
+            "{}\n{}\n{}\nWORKLOAD-SUMMARY events=30 elapsed_ns=1500 status=ok\n",
+            line(0, 100, 400),
+            line(1, 300, 900),
+            line(2, 200, 600)
+        );
+        let rep = parse(&console);
+        assert_eq!(rep.elapsed_ns(), Some(1500));
+        // slowest p50 / fastest p50 = 300/100; worst p99 / median p50 = 900/200.
+        assert_eq!(rep.fairness(Kind::Cpuid), Some((3.0, 4.5)));
+        assert_eq!(rep.fairness(Kind::Msr), None);
+        assert_eq!(parse("WORKLOAD-SUMMARY status=ok").elapsed_ns(), None);
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(s in "\\PC{0,64}") {

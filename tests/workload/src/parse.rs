@@ -58,6 +58,22 @@ impl Report {
         Some((p50[p50.len() / 2], p99))
     }
 
+    /// The workload's wall time (the summary's `elapsed_ns`), if given.
+    pub fn elapsed_ns(&self) -> Option<u64> {
+        self.summary.as_ref()?.get("elapsed_ns")?.parse().ok()
+    }
+
+    /// How evenly `kind` was served: the slowest vCPU's p50 over the
+    /// fastest one's, and the worst p99 over the median p50 (both 1.0 at
+    /// best). `None` if no vCPU reported `kind`.
+    pub fn fairness(&self, kind: Kind) -> Option<(f64, f64)> {
+        let (p50, p99) = self.cycles_summary(kind)?;
+        let of_kind = || self.records.iter().filter(|r| r.kind == kind);
+        let lo = of_kind().map(|r| r.cycles.p50).min()?.max(1);
+        let hi = of_kind().map(|r| r.cycles.p50).max()?;
+        Some((hi as f64 / lo as f64, p99 as f64 / p50.max(1) as f64))
+    }
+
     /// Events of `kind` summed over vCPUs.
     pub fn total(&self, kind: Kind) -> u64 {
         self.records

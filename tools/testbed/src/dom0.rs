@@ -44,6 +44,7 @@ const XEN_PROGRAMS: &[&str] = &[
     "xenconsole",
     "xen-init-dom0",
     "xen-access",
+    "xentrace",
     "xenstore-control",
     "lsevtchn",
     "flask-getenforce",

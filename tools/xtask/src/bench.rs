@@ -1,35 +1,46 @@
 //! `cargo xtask bench [ROUNDS]`: guest-seen cycles per CPUID (rdtsc around
 //! the instruction, in the target test guest) for every consumer in one boot
 //! of the bed: unmonitored, Debian's xen-access (stock ring, dom0), our dom0
-//! consumer on the stock ring and on the channels, and the stub domain; the
-//! whole set ROUNDS times (default 2) in the same boot, so the rounds show
-//! the noise. Absolute cycles under TCG mean little; the ratios are the
-//! result.
+//! consumer on the stock ring and on the channels, and the stub domain
+//! waiting in each of its modes (block, poll); at 1, 2, 4 and 8 target
+//! vCPUs; the whole set ROUNDS times (default and minimum 3) in the same
+//! boot, interleaved, so the rounds show the noise. Absolute cycles under
+//! TCG mean little; the ratios are the result.
 //!
-//! Every row is validated before it is printed: the guest finished its
+//! Every cell is validated before it counts: the guest finished its
 //! workload, and the consumer of the row served every CPUID of it (a
-//! consumer that never ran would otherwise show as a fast one).
+//! consumer that never ran would otherwise show as a fast one). A row with
+//! an invalid round says INVALID and why, and gives no figures.
+//!
+//! Then one traced round at 1 vCPU (unmonitored, xen-access, the stub):
+//! `xentrace` in dom0 records Xen's own view, and `vmi-trace` prints what
+//! each monitored CPUID cost in exits, hypercalls, context switches and
+//! time ([`crate::trace`]).
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use nested::{Guest, Run, Scenario};
+use std::path::Path;
 use testbed::Layout;
 use workload::Kind;
 
 use crate::demo::TARGET_LABEL;
 
-const COUNT: u32 = 400;
-const VCPUS: [u32; 3] = [1, 2, 4];
+pub(crate) const COUNT: u32 = 400;
+const VCPUS: [u32; 4] = [1, 2, 4, 8];
 /// The workload's leaf: what every consumer counts separately.
-const LEAF: &str = "0x6";
+pub(crate) const LEAF: &str = "0x6";
 
 /// (guest name prefix, row label)
-const ROWS: [(&str, &str); 5] = [
+const ROWS: [(&str, &str); 6] = [
     ("plain", "unmonitored"),
     ("xa", "xen-access (dom0, ring)"),
     ("ring", "vmi-consumer (dom0, ring)"),
     ("chan", "vmi-consumer (dom0, slots)"),
-    ("stub", "stub domain (slots)"),
+    ("stub", "stub (slots, mode=block)"),
+    ("poll", "stub (slots, mode=poll)"),
 ];
+/// The fewest rounds whose median and spread mean something.
+const MIN_ROUNDS: u32 = 3;
 
 /// The dom0 steps that start `cmd` against a paused guest, wait until it
 /// serves (the shell condition `ready` holds; `$log` and `$pid` are set),
@@ -110,162 +121,236 @@ fn served(run: &Run, row: &str, guest: &str) -> anyhow::Result<u64> {
         ),
         // The stub attached to a running guest that waited for its go: all
         // its CPUIDs are the workload's.
-        "stub" => sum_field(run.console(&format!("s{guest}")), "stub: vcpu=", "cpuid"),
+        "stub" | "poll" => sum_field(run.console(&format!("s{guest}")), "stub: vcpu=", "cpuid"),
         _ => 0,
     })
 }
 
+/// Adds one row's guest, run under its consumer, to the scenario.
+pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: &Path) -> Scenario {
+    let work = format!("kinds=cpuid count={COUNT} leaves={LEAF}");
+    let g = Guest::pvh(guest, kernel).vcpus(vcpus).cmdline(&work);
+    let dom0 = |sc: Scenario, what: &str, cmd: String, ready: &str| {
+        let sc = sc.guest(g.clone()).start_paused(guest);
+        crate::trace::save_domids(sc, guest, None)
+            .step(
+                &format!("{what} {guest}"),
+                &dom0_consumer(guest, &cmd, ready),
+            )
+            .wait_shutdown(guest, 600)
+            .step(&format!("stop {what} {guest}"), &stop(guest))
+    };
+    match row {
+        "plain" => crate::trace::save_domids(sc.guest(g).start(guest), guest, None)
+            .wait_shutdown(guest, 120),
+        "xa" => dom0(
+            sc,
+            "xen-access",
+            format!("xen-access $(xl domid {guest}) cpuid"),
+            XEN_ACCESS_WAITING,
+        ),
+        "ring" => dom0(
+            sc,
+            "ring",
+            format!("/scenario/vmi-consumer $(xl domid {guest}) --ring --cpuid"),
+            SERVING,
+        ),
+        "chan" => dom0(
+            sc,
+            "channels",
+            format!("/scenario/vmi-consumer $(xl domid {guest}) --channels --cpuid"),
+            SERVING,
+        ),
+        // The stub attaches to a booted guest, whose workload waits for
+        // its go.
+        _ => {
+            let mode = if row == "poll" { "poll" } else { "block" };
+            let stub = format!("s{guest}");
+            let sc = sc
+                .guest(
+                    Guest::pvh(guest, kernel)
+                        .vcpus(vcpus)
+                        .seclabel(TARGET_LABEL)
+                        .cmdline(&format!("{work} go=xenstore")),
+                )
+                .start(guest)
+                .wait_for(guest, "WORKLOAD-WAIT", 60)
+                .step(
+                    &format!("stub {guest}"),
+                    &nested::steps::launch_stub(
+                        &stub,
+                        guest,
+                        vcpus.min(2),
+                        &format!("--rules cpuid,allow --log none --mode {mode}"),
+                    ),
+                )
+                .wait_for(&stub, "stub: attached", 60);
+            crate::trace::save_domids(sc, guest, Some(&stub))
+                .go(guest)
+                .wait_shutdown(guest, 600)
+                .wait_shutdown(&stub, 60)
+        }
+    }
+}
+
+/// One validated round of one row.
+#[derive(Clone, Copy)]
+struct Cell {
+    p50: u64,
+    /// Slowest vCPU's p50 over the fastest one's.
+    p50_spread: f64,
+    p99_over_p50: f64,
+    events_per_s: f64,
+}
+
+/// The cell of `guest` (row `row`), or why it does not count.
+fn cell(run: &Run, row: &str, guest: &str, vcpus: u32) -> Result<Cell, String> {
+    let rep = workload::parse(run.console(guest));
+    let want = u64::from(COUNT * vcpus);
+    if rep.summary.is_none() {
+        return Err(format!("{guest}: the guest did not finish its workload"));
+    }
+    if rep.total(Kind::Cpuid) != want {
+        return Err(format!(
+            "{guest}: the guest ran {} of {want} CPUIDs",
+            rep.total(Kind::Cpuid)
+        ));
+    }
+    if row != "plain" {
+        let got = served(run, row, guest).map_err(|e| format!("{guest}: {e}"))?;
+        if got != want {
+            return Err(format!(
+                "{guest}: its consumer served {got} of {want} CPUIDs"
+            ));
+        }
+    }
+    let (p50, _) = rep.cycles_summary(Kind::Cpuid).unwrap_or_default();
+    let (p50_spread, p99_over_p50) = rep.fairness(Kind::Cpuid).unwrap_or((0.0, 0.0));
+    let elapsed = rep
+        .elapsed_ns()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{guest}: the guest gave no elapsed_ns"))?;
+    Ok(Cell {
+        p50,
+        p50_spread,
+        p99_over_p50,
+        events_per_s: want as f64 * 1e9 / elapsed as f64,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn min_max(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
 pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
     let rounds: u32 = match args.first() {
-        None => 2,
+        None => MIN_ROUNDS,
         Some(r) => r
             .parse()
             .ok()
-            .filter(|n| (1..=10).contains(n))
-            .with_context(|| format!("ROUNDS: '{r}' is not a number in 1..=10"))?,
+            .filter(|n| (MIN_ROUNDS..=10).contains(n))
+            .with_context(|| format!("ROUNDS: '{r}' is not a number in {MIN_ROUNDS}..=10"))?,
     };
     testbed::prepare(layout)?;
     let guest = testbed::kernels::build_ours(layout, "guest")?;
     let stub = testbed::kernels::build_ours(layout, "stubdom")?;
     let launcher = testbed::kernels::build_host_tool(layout, "vmi-launch")?;
     let consumer = testbed::kernels::build_host_tool(layout, "vmi-consumer")?;
-    let work = format!("kinds=cpuid count={COUNT} leaves={LEAF}");
-    let g = |name: &str, vcpus: u32| Guest::pvh(name, &guest).vcpus(vcpus).cmdline(&work);
+    let tracer = testbed::kernels::build_host_tool(layout, "vmi-trace")?;
     let mut sc = Scenario::new("bench")
         .file("/scenario/vmi-consumer", &consumer)
         .file("/scenario/vmi-launch", &launcher)
+        .file("/scenario/vmi-trace", &tracer)
         .file("/scenario/stubdom", &stub)
         .step(
             "tools",
-            "chmod +x /scenario/vmi-consumer /scenario/vmi-launch",
+            "chmod +x /scenario/vmi-consumer /scenario/vmi-launch /scenario/vmi-trace",
         );
+    // Interleaved: each round runs every configuration once, so a slow
+    // phase of the host touches every row alike.
     for round in 0..rounds {
         for vcpus in VCPUS {
-            let n = |row: &str| name(row, vcpus, round);
-            let (plain, xa, ring, chan, stubbed) =
-                (n("plain"), n("xa"), n("ring"), n("chan"), n("stub"));
-            sc = sc
-                .guest(g(&plain, vcpus))
-                .start(&plain)
-                .wait_shutdown(&plain, 120)
-                .guest(g(&xa, vcpus))
-                .start_paused(&xa)
-                .step(
-                    &format!("xen-access {xa}"),
-                    &dom0_consumer(
-                        &xa,
-                        &format!("xen-access $(xl domid {xa}) cpuid"),
-                        XEN_ACCESS_WAITING,
-                    ),
-                )
-                .wait_shutdown(&xa, 600)
-                .step(&format!("stop xen-access {xa}"), &stop(&xa))
-                .guest(g(&ring, vcpus))
-                .start_paused(&ring)
-                .step(
-                    &format!("ring {ring}"),
-                    &dom0_consumer(
-                        &ring,
-                        &format!("/scenario/vmi-consumer $(xl domid {ring}) --ring --cpuid"),
-                        SERVING,
-                    ),
-                )
-                .wait_shutdown(&ring, 600)
-                .step(&format!("stop ring {ring}"), &stop(&ring))
-                .guest(g(&chan, vcpus))
-                .start_paused(&chan)
-                .step(
-                    &format!("channels {chan}"),
-                    &dom0_consumer(
-                        &chan,
-                        &format!("/scenario/vmi-consumer $(xl domid {chan}) --channels --cpuid"),
-                        SERVING,
-                    ),
-                )
-                .wait_shutdown(&chan, 600)
-                .step(&format!("stop channels {chan}"), &stop(&chan))
-                // The stub attaches to a booted guest, whose workload waits
-                // for its go.
-                .guest(
-                    Guest::pvh(&stubbed, &guest)
-                        .vcpus(vcpus)
-                        .seclabel(TARGET_LABEL)
-                        .cmdline(&format!("{work} go=xenstore")),
-                )
-                .start(&stubbed)
-                .wait_for(&stubbed, "WORKLOAD-WAIT", 60)
-                .step(
-                    &format!("stub {stubbed}"),
-                    &nested::steps::launch_stub(
-                        &format!("s{stubbed}"),
-                        &stubbed,
-                        vcpus.min(2),
-                        "--rules cpuid,allow --log none",
-                    ),
-                )
-                .wait_for(&format!("s{stubbed}"), "stub: attached", 60)
-                .go(&stubbed)
-                .wait_shutdown(&stubbed, 600)
-                .wait_shutdown(&format!("s{stubbed}"), 60);
+            for (row, _) in ROWS {
+                sc = add_row(sc, row, &name(row, vcpus, round), vcpus, &guest);
+            }
         }
     }
+    sc = crate::trace::add_traced_round(sc, &guest);
     let run = sc.run();
     run.assert_ok();
-    // Every row, validated: p50 and p99 per round.
-    let mut table = Vec::new();
+    println!(
+        "\nguest-seen cycles per CPUID (rdtsc around the instruction), {rounds} interleaved \
+         rounds in one boot, {COUNT} CPUIDs per target vCPU; a round counts only if its \
+         consumer served every CPUID of it.\n\
+         x unmon: the median over vCPUs of their p50, over the same round's unmonitored \
+         one: median of the rounds [min-max]. events/s: all vCPUs' CPUIDs over the \
+         workload's wall time. p50 max/min: slowest vCPU's p50 over the fastest's. \
+         p99/p50: worst vCPU p99 over the median p50. (Medians over rounds.)"
+    );
+    let per_round: String = (1..=rounds).map(|r| format!("   r{r}")).collect();
+    println!(
+        "vCPUs  consumer                    x unmon [min-max]      p50 cycles    events/s  \
+         p50 max/min  p99/p50  x unmon by round:{per_round}"
+    );
+    let mut medians = std::collections::BTreeMap::new();
     for vcpus in VCPUS {
+        let base: Vec<Result<Cell, String>> = (0..rounds)
+            .map(|r| cell(&run, "plain", &name("plain", vcpus, r), vcpus))
+            .collect();
         for (row, label) in ROWS {
-            let mut cells = Vec::new();
-            for round in 0..rounds {
-                let guest = name(row, vcpus, round);
-                let rep = workload::parse(run.console(&guest));
-                let want = u64::from(COUNT * vcpus);
-                if rep.summary.is_none() || rep.total(Kind::Cpuid) != want {
-                    bail!(
-                        "{guest} did not finish its workload; logs: {}",
-                        run.log_dir.display()
-                    );
-                }
-                if row != "plain" {
-                    let got = served(&run, row, &guest)?;
-                    if got != want {
-                        bail!(
-                            "{guest}: its consumer served {got} of {want} CPUIDs, the row would \
-                             not measure it; logs: {}",
-                            run.log_dir.display()
-                        );
-                    }
-                }
-                cells.push(rep.cycles_summary(Kind::Cpuid).unwrap_or_default());
+            let cells: Vec<Result<Cell, String>> = (0..rounds)
+                .map(|r| cell(&run, row, &name(row, vcpus, r), vcpus))
+                .collect();
+            let bad = cells.iter().chain(&base).find_map(|c| c.as_ref().err());
+            if let Some(why) = bad {
+                println!("{vcpus:>5}  {label:<26}  INVALID: {why}");
+                continue;
             }
-            table.push((vcpus, row, label, cells));
+            let ok: Vec<Cell> = cells.iter().map(|c| *c.as_ref().unwrap()).collect();
+            let ratios: Vec<f64> = ok
+                .iter()
+                .zip(&base)
+                .map(|(c, b)| c.p50 as f64 / b.as_ref().unwrap().p50.max(1) as f64)
+                .collect();
+            let (lo, hi) = min_max(&ratios);
+            let m = median(ratios.clone());
+            medians.insert((vcpus, row), ratios.clone());
+            let by_round: String = ratios.iter().map(|r| format!(" {r:>5.1}")).collect();
+            println!(
+                "{vcpus:>5}  {label:<26} {m:>6.1} [{lo:>5.1}-{hi:>5.1}]  {:>12}  {:>10.0}  \
+                 {:>11.2}  {:>7.1}  {by_round}",
+                median(ok.iter().map(|c| c.p50 as f64).collect()) as u64,
+                median(ok.iter().map(|c| c.events_per_s).collect()),
+                median(ok.iter().map(|c| c.p50_spread).collect()),
+                median(ok.iter().map(|c| c.p99_over_p50).collect()),
+            );
         }
     }
-    println!(
-        "\nguest-seen cycles per CPUID (rdtsc around the instruction; p50 of the per-vCPU \
-         p50s, worst p99), {rounds} round(s) in one boot; every row's consumer served all \
-         {COUNT} CPUIDs per vCPU"
-    );
-    let ratios: String = (1..=rounds).map(|r| format!("  x unmon r{r}")).collect();
-    println!("vCPUs  consumer                    p50 r1     p99 r1{ratios}");
-    for (vcpus, row, label, cells) in &table {
-        let base = |round: usize| {
-            table
-                .iter()
-                .find(|(v, r, _, _)| v == vcpus && *r == "plain")
-                .map_or(1, |(_, _, _, c)| c[round].0.max(1))
-        };
-        let ratios: String = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("  {:>10.1}", c.0 as f64 / base(i) as f64))
-            .collect();
-        let _ = row;
-        println!(
-            "{vcpus:>5}  {label:<26} {:>9} {:>10}{ratios}",
-            cells[0].0, cells[0].1
-        );
+    println!("\nstub (mode=block) against xen-access, same round, p50 ratio (xen-access / stub):");
+    for vcpus in VCPUS {
+        match (medians.get(&(vcpus, "xa")), medians.get(&(vcpus, "stub"))) {
+            (Some(xa), Some(st)) => {
+                let r: Vec<f64> = xa.iter().zip(st).map(|(x, s)| x / s).collect();
+                let wins = r.iter().filter(|&&x| x > 1.0).count();
+                let (lo, hi) = min_max(&r);
+                println!(
+                    "{vcpus:>5} vCPU(s): median {:.2} [{lo:.2}-{hi:.2}], the stub faster in \
+                     {wins} of {rounds} rounds",
+                    median(r.clone())
+                );
+            }
+            _ => println!("{vcpus:>5} vCPU(s): no comparison (a row is INVALID)"),
+        }
     }
+    crate::trace::report(&run)?;
     println!("logs: {}", run.log_dir.display());
     Ok(())
 }

@@ -9,6 +9,7 @@ use testbed::Layout;
 mod bench;
 mod demo;
 mod soak;
+mod trace;
 
 const HELP: &str = "\
 cargo xtask <command>
@@ -31,10 +32,13 @@ Commands:
             summary table
   bench [ROUNDS]
             guest-seen cycles per CPUID, unmonitored vs xen-access vs our
-            dom0 consumer (ring, slots) vs the stub domain, 1/2/4 vCPUs,
-            ROUNDS times (default 2) in one boot, ratios side by side; a
-            row is printed only if its consumer served every CPUID (a
-            benchmark: prints figures, asserts none)
+            dom0 consumer (ring, slots) vs the stub domain (mode=block,
+            mode=poll), 1/2/4/8 vCPUs, ROUNDS interleaved rounds (default
+            and minimum 3) in one boot: median ratio [min-max], events/s,
+            fairness; a row whose consumer did not serve every CPUID says
+            INVALID and why; then one traced round at 1 vCPU (xentrace +
+            vmi-trace: exits, hypercalls, switches and phases per event)
+            (a benchmark: prints figures, asserts none)
   soak [N [CYCLES]] [--no-stub | --pause]
             boot the bed's stress scenario (stub create/destroy cycles
             against 3..12-vCPU targets while dom0 starts processes) N times

@@ -142,6 +142,37 @@ pub fn print(args: fmt::Arguments<'_>) {
     });
 }
 
+/// Writes `bytes` whole if the ring has room for all of them now, else
+/// nothing; never waits, not even for the lock. For callers that keep
+/// their own backlog (the stub's audit queue), which must not stall on a
+/// slow xenconsoled; whole, so no other line lands inside this one.
+pub fn try_write_whole(bytes: &[u8]) -> bool {
+    without_interrupts(|| {
+        let Some(_g) = LOCK.try_lock() else {
+            return false;
+        };
+        let Some(r) = ring() else {
+            e9(bytes);
+            return true;
+        };
+        let used = map_field!(r.out_prod)
+            .read()
+            .wrapping_sub(map_field!(r.out_cons).read());
+        if used > RING_SIZE || (RING_SIZE - used) < bytes.len() as u32 {
+            // Full (or xenconsoled wrote a cons past prod): tell it there
+            // is data and try again later.
+            notify();
+            return false;
+        }
+        ring_write(r, bytes);
+        if MIRROR_E9.load(Ordering::Relaxed) {
+            e9(bytes);
+        }
+        notify();
+        true
+    })
+}
+
 /// For fatal paths: writes `args` and a newline to the ring and to port 0xE9
 /// without waiting for the lock forever (the faulting code may hold it).
 pub fn emergency(args: fmt::Arguments<'_>) {
