@@ -96,6 +96,9 @@ pub(super) static AUDIT: AuditQueue = AuditQueue::new();
 const QUEUE_MAX: usize = 1 << 20;
 /// How long a line waits for room in a full queue before it is dropped.
 const FULL_WAIT_NS: u64 = 1_000_000_000;
+/// How long the last lines wait for a console that takes nothing, when
+/// the stub ends (it has nothing else to do then).
+const FLUSH_WAIT_NS: u64 = 10_000_000_000;
 
 pub(super) struct AuditQueue {
     lines: Mutex<VecDeque<Vec<u8>>>,
@@ -159,17 +162,26 @@ impl AuditQueue {
         }
     }
 
-    /// At the end: every line out, waiting for the console as `println`
-    /// does; then says what was dropped, if anything.
+    /// At the end: every line out, whole, waiting for the console up to
+    /// [`FLUSH_WAIT_NS`] without progress; then says what was dropped.
     pub(super) fn flush(&self) {
         let mut q = self.lines.lock();
-        while let Some(l) = q.pop_front() {
+        let mut since = boot::time::now_ns();
+        while let Some(l) = q.front() {
+            if boot::console::try_write_whole(l) {
+                since = boot::time::now_ns();
+            } else if boot::time::now_ns() - since < FLUSH_WAIT_NS {
+                boot::sched::yield_now();
+                continue;
+            } else {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
             self.bytes.fetch_sub(l.len(), Ordering::AcqRel);
-            boot::print!("{}", core::str::from_utf8(&l).unwrap_or("\n"));
+            q.pop_front();
         }
         let d = self.dropped.load(Ordering::Relaxed);
         if d > 0 {
-            println!("stub: {d} audit record(s) dropped: the console was full for 1 s or more");
+            println!("stub: {d} audit record(s) dropped: the console took nothing for too long");
         }
     }
 }

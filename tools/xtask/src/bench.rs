@@ -126,6 +126,28 @@ fn served(run: &Run, row: &str, guest: &str) -> anyhow::Result<u64> {
     })
 }
 
+/// Xen's counters of a stub's channels, printed when they closed: among
+/// them how many answers the waiting vCPU took itself (patch 0015).
+pub(crate) fn xen_counters(guest: &str) -> String {
+    format!("xl dmesg | grep \"d$(cat /tmp/{guest}.domid) vm_event channels closed\" | tail -n 1")
+}
+
+/// `waited HITS/WAITS` of a stub row's Xen counters, if Xen printed them.
+fn waited(run: &Run, guest: &str) -> Option<(u64, u64)> {
+    let out = &run
+        .steps
+        .iter()
+        .find(|s| s.label == format!("xen counters {guest}"))?
+        .output;
+    let (hits, waits) = out
+        .split("waited ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .split_once('/')?;
+    Some((hits.parse().ok()?, waits.parse().ok()?))
+}
+
 /// Adds one row's guest, run under its consumer, to the scenario.
 pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: &Path) -> Scenario {
     let work = format!("kinds=cpuid count={COUNT} leaves={LEAF}");
@@ -189,6 +211,7 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
                 .go(guest)
                 .wait_shutdown(guest, 600)
                 .wait_shutdown(&stub, 60)
+                .step(&format!("xen counters {guest}"), &xen_counters(guest))
         }
     }
 }
@@ -201,6 +224,9 @@ struct Cell {
     p50_spread: f64,
     p99_over_p50: f64,
     events_per_s: f64,
+    /// Stub rows: the share of answers Xen took while the vCPU waited
+    /// (patch 0015), if Xen printed its counters.
+    taken: Option<f64>,
 }
 
 /// The cell of `guest` (row `row`), or why it does not count.
@@ -235,6 +261,7 @@ fn cell(run: &Run, row: &str, guest: &str, vcpus: u32) -> Result<Cell, String> {
         p50_spread,
         p99_over_p50,
         events_per_s: want as f64 * 1e9 / elapsed as f64,
+        taken: waited(run, guest).map(|(hits, _)| hits as f64 / want as f64),
     })
 }
 
@@ -297,8 +324,12 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
     );
     let per_round: String = (1..=rounds).map(|r| format!("   r{r}")).collect();
     println!(
+        "Xen took: the share of answers the waiting vCPU took from its slot itself (patch \
+         0015; stub rows, from Xen's counters)."
+    );
+    println!(
         "vCPUs  consumer                    x unmon [min-max]      p50 cycles    events/s  \
-         p50 max/min  p99/p50  x unmon by round:{per_round}"
+         p50 max/min  p99/p50  Xen took  x unmon by round:{per_round}"
     );
     let mut medians = std::collections::BTreeMap::new();
     for vcpus in VCPUS {
@@ -324,9 +355,15 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
             let m = median(ratios.clone());
             medians.insert((vcpus, row), ratios.clone());
             let by_round: String = ratios.iter().map(|r| format!(" {r:>5.1}")).collect();
+            let taken: Vec<f64> = ok.iter().filter_map(|c| c.taken).collect();
+            let taken = if taken.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{:.0}%", 100.0 * median(taken))
+            };
             println!(
                 "{vcpus:>5}  {label:<26} {m:>6.1} [{lo:>5.1}-{hi:>5.1}]  {:>12}  {:>10.0}  \
-                 {:>11.2}  {:>7.1}  {by_round}",
+                 {:>11.2}  {:>7.1}  {taken:>8}  {by_round}",
                 median(ok.iter().map(|c| c.p50 as f64).collect()) as u64,
                 median(ok.iter().map(|c| c.events_per_s).collect()),
                 median(ok.iter().map(|c| c.p50_spread).collect()),

@@ -1,5 +1,5 @@
 //! The bench's traced round: one 1-vCPU target run unmonitored, under
-//! xen-access and under the stub (`mode=block`), each with `xentrace`
+//! xen-access and under the stub (`mode=block`, `mode=poll`), each with `xentrace`
 //! recording Xen's scheduler, HVM and PV records in dom0, then read by
 //! `vmi-trace` there: what one monitored CPUID costs in exits,
 //! hypercalls, context switches and time, beside the unmonitored one.
@@ -12,10 +12,11 @@ use std::path::Path;
 use crate::bench::{add_row, COUNT, LEAF};
 
 /// The traced configurations: (bench row, label).
-const TRACED: [(&str, &str); 3] = [
+const TRACED: [(&str, &str); 4] = [
     ("plain", "unmonitored"),
     ("xa", "xen-access (dom0, ring)"),
     ("stub", "stub (slots, mode=block)"),
+    ("poll", "stub (slots, mode=poll)"),
 ];
 
 /// HVM, scheduler and PV (dom0's hypercalls) record classes.
@@ -51,6 +52,13 @@ pub fn add_traced_round(mut sc: Scenario, kernel: &Path) -> Scenario {
             "xa" => "--consumer 0".into(),
             _ => format!("--consumer $(cat /tmp/{g}.stub-domid)"),
         };
+        // Xen's own count of answers taken while the vCPU waited (patch
+        // 0015), printed when the channels close.
+        let waited = if matches!(row, "stub" | "poll") {
+            crate::bench::xen_counters(&g)
+        } else {
+            String::new()
+        };
         sc = sc.step(
             &format!("vmi-trace {g}"),
             &format!(
@@ -58,19 +66,17 @@ pub fn add_traced_round(mut sc: Scenario, kernel: &Path) -> Scenario {
                  while kill -0 $(cat /tmp/{g}.xentrace.pid) 2>/dev/null; do sleep 0.1; done
                  ls -l /tmp/{g}.trc
                  /scenario/vmi-trace /tmp/{g}.trc --target $(cat /tmp/{g}.domid) {consumer} \
-                    --leaf {LEAF} --label {row}"
+                    --leaf {LEAF} --label {row}
+                 {waited}"
             ),
         );
     }
     sc
 }
 
-/// The domids the trace reads, saved while the domains exist: called by
-/// `add_row` for the traced guests.
+/// The domids the trace (and the bench's Xen counters) read, saved while
+/// the domains exist: called by `add_row`.
 pub fn save_domids(sc: Scenario, guest: &str, stub: Option<&str>) -> Scenario {
-    if !guest.starts_with("trace") {
-        return sc;
-    }
     let mut shell = format!("xl domid {guest} > /tmp/{guest}.domid");
     if let Some(s) = stub {
         shell.push_str(&format!("; xl domid {s} > /tmp/{guest}.stub-domid"));
