@@ -53,10 +53,10 @@ pub(super) fn decide(
     }
     let reason = req.reason as usize % NR_REASONS;
     if sync {
-        stats.served.fetch_add(1, Ordering::Relaxed);
+        stats.count_served(req.vcpu_id);
     }
     if let Some(v) = stats.by_vcpu.get(req.vcpu_id as usize) {
-        v[reason].fetch_add(1, Ordering::Relaxed);
+        v.by_reason[reason].fetch_add(1, Ordering::Relaxed);
     }
     if verdict.audit.action == "deny" {
         stats.denied.fetch_add(1, Ordering::Relaxed);

@@ -49,7 +49,7 @@ impl Control {
         let Some(xs) = &self.xs else { return };
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
         for (key, v) in [
-            ("data/vmi/served", n(&stats.served)),
+            ("data/vmi/served", stats.served()),
             ("data/vmi/denied", n(&stats.denied)),
             ("data/vmi/malformed", n(&stats.malformed)),
             ("data/vmi/async", n(&stats.async_events)),

@@ -85,7 +85,7 @@ pub fn run(
     let secs = (time::now_ns() - started) as f64 / 1e9;
     println!(
         "stub: served {} sync event(s) ({} denied, {} malformed) and {} async event(s) in {secs:.1} s; async ring dropped {dropped}",
-        stats.served.load(Ordering::Relaxed),
+        stats.served(),
         stats.denied.load(Ordering::Relaxed),
         stats.malformed.load(Ordering::Relaxed),
         stats.async_events.load(Ordering::Relaxed),

@@ -5,18 +5,30 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use boot::{println, MAX_VCPUS};
 
+/// One target vCPU's counters, a cache line (or two) of their own: each
+/// is written by the one stub vCPU that serves that target vCPU, so no
+/// two serving vCPUs write the same line.
+#[repr(align(64))]
+pub(super) struct VcpuCounts {
+    /// By `VM_EVENT_REASON_*`, sync and async.
+    pub(super) by_reason: [AtomicU64; NR_REASONS],
+    /// Sync events served.
+    pub(super) served: AtomicU64,
+}
+
 /// Counters, printed at the end (and what the tests compare with the
 /// target's own counts).
 pub(super) struct Stats {
-    pub(super) served: AtomicU64,
+    /// Sync events served for target vCPUs past `MAX_VCPUS` (not counted
+    /// per vCPU).
+    pub(super) served_beyond: AtomicU64,
     pub(super) denied: AtomicU64,
     pub(super) malformed: AtomicU64,
     pub(super) async_events: AtomicU64,
     pub(super) inject_failed: AtomicU64,
     /// Failed `EVTCHNOP_send`s of an answered slot (each retried).
     pub(super) notify_failed: AtomicU64,
-    /// `[target vCPU][VM_EVENT_REASON_*]`.
-    pub(super) by_vcpu: [[AtomicU64; NR_REASONS]; MAX_VCPUS],
+    pub(super) by_vcpu: [VcpuCounts; MAX_VCPUS],
     pub(super) denied_by_reason: [AtomicU64; NR_REASONS],
 }
 
@@ -34,15 +46,37 @@ const REPORTED: [(u32, &str); 5] = [
 impl Stats {
     const fn new() -> Self {
         Stats {
-            served: AtomicU64::new(0),
+            served_beyond: AtomicU64::new(0),
             denied: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             async_events: AtomicU64::new(0),
             inject_failed: AtomicU64::new(0),
             notify_failed: AtomicU64::new(0),
-            by_vcpu: [const { [const { AtomicU64::new(0) }; NR_REASONS] }; MAX_VCPUS],
+            by_vcpu: [const {
+                VcpuCounts {
+                    by_reason: [const { AtomicU64::new(0) }; NR_REASONS],
+                    served: AtomicU64::new(0),
+                }
+            }; MAX_VCPUS],
             denied_by_reason: [const { AtomicU64::new(0) }; NR_REASONS],
         }
+    }
+
+    /// Counts one served sync event of target vCPU `vcpu`.
+    pub(super) fn count_served(&self, vcpu: u32) {
+        match self.by_vcpu.get(vcpu as usize) {
+            Some(c) => c.served.fetch_add(1, Ordering::Relaxed),
+            None => self.served_beyond.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+
+    /// Sync events served, all target vCPUs.
+    pub(super) fn served(&self) -> u64 {
+        self.by_vcpu
+            .iter()
+            .map(|c| c.served.load(Ordering::Relaxed))
+            .sum::<u64>()
+            + self.served_beyond.load(Ordering::Relaxed)
     }
 
     pub(super) fn print(&self, nr_target_vcpus: u32) {
@@ -58,7 +92,7 @@ impl Stats {
                 let _ = write!(
                     line,
                     " {name}={}",
-                    counts[r as usize].load(Ordering::Relaxed)
+                    counts.by_reason[r as usize].load(Ordering::Relaxed)
                 );
             }
             println!("{line}");
