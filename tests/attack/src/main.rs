@@ -679,14 +679,26 @@ fn fuzz(t: u16, rounds: u64, max_cycles: u64) -> Result<(), XenError> {
     let seed = boot::time::now_ns() | 1;
     let mut rng = Rng(seed);
     println!("attack fuzz: seed {seed:#x}");
-    let open = |t: u16| -> Result<Channels, XenError> {
+    // Our ends of the slots' ports, so answers can also come the way a
+    // stub sends them (a notification, which is what turns Xen's bounded
+    // wait, patch 0015, on: the garbage then meets a vCPU that waits).
+    let bind = |t: u16, c: &Channels| -> Result<Vec<boot::xen::Port>, XenError> {
+        let mut remote = vec![0u32; c.ch.nr_vcpus as usize];
+        xenctl::get_ports(t, &mut remote)?;
+        remote
+            .iter()
+            .map(|&p| boot::evtchn::bind_interdomain(t, p))
+            .collect()
+    };
+    let open = |t: u16| -> Result<(Channels, Vec<boot::xen::Port>), XenError> {
         xenctl::pause(t)?;
         let c = Channels::open(t, 2);
         let c = c.and_then(|c| fuzz_monitors(t, true).map(|()| c));
+        let c = c.and_then(|c| bind(t, &c).map(|p| (c, p)));
         xenctl::unpause(t)?;
         c
     };
-    let mut c = open(t)?;
+    let (mut c, mut local) = open(t)?;
     println!("attack fuzz: armed");
     let (mut answered, mut states, mut storms, mut rings, mut cycles) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
@@ -756,7 +768,13 @@ fn fuzz(t: u16, rounds: u64, max_cycles: u64) -> Result<(), XenError> {
                     // until the end.
                     slot.store_state(VM_EVENT_SLOT_FINISH, Ordering::Release);
                 }
-                xenctl::resume(t)?;
+                // Half the answers notified, half by RESUME.
+                match local.get(i as usize) {
+                    Some(&p) if rng.below(2) == 0 => {
+                        let _ = boot::evtchn::send(p);
+                    }
+                    _ => xenctl::resume(t)?,
+                }
                 answered += 1;
             }
             70..=84 => {
@@ -789,7 +807,10 @@ fn fuzz(t: u16, rounds: u64, max_cycles: u64) -> Result<(), XenError> {
                 fuzz_monitors(t, false)?;
                 xenctl::disable_channels(t)?;
                 c.unmap();
-                c = open(t)?;
+                for p in local.drain(..) {
+                    let _ = boot::evtchn::close(p);
+                }
+                (c, local) = open(t)?;
                 cycles += 1;
             }
             _ => continue,
