@@ -163,7 +163,10 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
             .step(&format!("stop {what} {guest}"), &stop(guest))
     };
     match row {
-        "plain" => crate::trace::save_domids(sc.guest(g).start(guest), guest, None)
+        // Paused until its domid is saved: unmonitored, it is done in
+        // well under a second.
+        "plain" => crate::trace::save_domids(sc.guest(g).start_paused(guest), guest, None)
+            .step(&format!("unpause {guest}"), &format!("xl unpause {guest}"))
             .wait_shutdown(guest, 120),
         "xa" => dom0(
             sc,
