@@ -242,7 +242,11 @@ pub fn build(layout: &Layout) -> anyhow::Result<Image> {
         .iter()
         .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
+    // What goes into the image, not only where it comes from: a program
+    // added to a list must not be missing from a cached image.
+    let contents = [XEN_PROGRAMS, XENSTORE_CLIENTS, MODULES, DLOPENED].map(|l| l.join(","));
     let mut inputs: Vec<&[u8]> = vec![INIT.as_bytes(), env!("CARGO_PKG_VERSION").as_bytes()];
+    inputs.extend(contents.iter().map(|c| c.as_bytes()));
     inputs.extend(names.iter().map(|n| n.as_bytes()));
     let dir = layout.bed.join(format!("dom0-{}", hash_inputs(&inputs)));
     let image = Image {

@@ -30,7 +30,8 @@ fn guest_name(row: &str) -> String {
 /// runs (the go, the unpause, or the start), so boot is not traced.
 fn start_trace(sc: Scenario, row: &str) -> Scenario {
     let g = guest_name(row);
-    sc.step(
+    // Tracing is extra: a failure in it leaves the table standing.
+    sc.step_may_fail(
         &format!("xentrace {g}"),
         &format!(
             "rm -f /tmp/{g}.trc
@@ -39,6 +40,7 @@ fn start_trace(sc: Scenario, row: &str) -> Scenario {
              while [ ! -s /tmp/{g}.trc ] && kill -0 $(cat /tmp/{g}.xentrace.pid); do sleep 0.1; done
              kill -0 $(cat /tmp/{g}.xentrace.pid) || {{ cat /tmp/{g}.xentrace.log; exit 1; }}"
         ),
+        30,
     )
 }
 
@@ -59,7 +61,7 @@ pub fn add_traced_round(mut sc: Scenario, kernel: &Path) -> Scenario {
         } else {
             String::new()
         };
-        sc = sc.step(
+        sc = sc.step_may_fail(
             &format!("vmi-trace {g}"),
             &format!(
                 "kill -INT $(cat /tmp/{g}.xentrace.pid)
@@ -69,6 +71,7 @@ pub fn add_traced_round(mut sc: Scenario, kernel: &Path) -> Scenario {
                     --leaf {LEAF} --label {row}
                  {waited}"
             ),
+            120,
         );
     }
     sc
@@ -94,12 +97,26 @@ pub fn report(run: &Run) -> anyhow::Result<()> {
     for (row, label) in TRACED {
         let g = guest_name(row);
         let rep = workload::parse(run.console(&g));
-        let out = &run
-            .steps
-            .iter()
-            .find(|s| s.label == format!("vmi-trace {g}"))
-            .context("no vmi-trace step")?
-            .output;
+        let step = |label: String| {
+            run.steps
+                .iter()
+                .find(|s| s.label == label)
+                .with_context(|| format!("no step '{label}'"))
+        };
+        let (start, trace) = (
+            step(format!("xentrace {g}"))?,
+            step(format!("vmi-trace {g}"))?,
+        );
+        if let Some(bad) = [start, trace].into_iter().find(|s| s.status != Some(0)) {
+            println!(
+                "== {label}: NOT TRACED: step '{}' ended with {:?}: {}",
+                bad.label,
+                bad.status,
+                bad.output.trim()
+            );
+            continue;
+        }
+        let out = &trace.output;
         println!(
             "== {label}: guest-seen p50 {} cycles",
             rep.cycles_summary(workload::Kind::Cpuid)
