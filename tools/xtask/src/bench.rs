@@ -281,7 +281,9 @@ fn min_max(v: &[f64]) -> (f64, f64) {
 }
 
 pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
-    let rounds: u32 = match args.first() {
+    // `bench trace`: the traced round alone.
+    let trace_only = args.first().map(String::as_str) == Some("trace");
+    let rounds: u32 = match args.first().filter(|_| !trace_only) {
         None => MIN_ROUNDS,
         Some(r) => r
             .parse()
@@ -307,6 +309,9 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
     // Interleaved: each round runs every configuration once, so a slow
     // phase of the host touches every row alike.
     for round in 0..rounds {
+        if trace_only {
+            break;
+        }
         for vcpus in VCPUS {
             for (row, _) in ROWS {
                 sc = add_row(sc, row, &name(row, vcpus, round), vcpus, &guest);
@@ -316,6 +321,11 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
     sc = crate::trace::add_traced_round(sc, &guest);
     let run = sc.run();
     run.assert_ok();
+    if trace_only {
+        crate::trace::report(&run)?;
+        println!("logs: {}", run.log_dir.display());
+        return Ok(());
+    }
     println!(
         "\nguest-seen cycles per CPUID (rdtsc around the instruction), {rounds} interleaved \
          rounds in one boot, {COUNT} CPUIDs per target vCPU; a round counts only if its \
