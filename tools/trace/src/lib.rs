@@ -303,19 +303,32 @@ fn p50(mut v: Vec<u64>) -> u64 {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-/// A hypercall's name, for the few a monitor makes.
+/// A hypercall's name (`public/xen.h`), for those a monitor or dom0
+/// makes around an event.
 fn hypercall_name(nr: u32) -> String {
-    match nr {
-        29 => "sched_op".into(),
-        32 => "event_channel_op".into(),
-        34 => "hvm_op".into(),
-        36 => "domctl".into(),
-        12 => "memory_op".into(),
-        17 => "xen_version".into(),
-        24 => "vcpu_op".into(),
-        41 => "dm_op".into(),
-        n => format!("hypercall {n}"),
-    }
+    let name = match nr {
+        1 => "mmu_update",
+        3 => "stack_switch",
+        12 => "memory_op",
+        13 => "multicall",
+        14 => "update_va_mapping",
+        15 => "set_timer_op",
+        17 => "xen_version",
+        20 => "grant_table_op",
+        23 => "iret",
+        24 => "vcpu_op",
+        25 => "set_segment_base",
+        26 => "mmuext_op",
+        29 => "sched_op",
+        32 => "event_channel_op",
+        33 => "physdev_op",
+        34 => "hvm_op",
+        35 => "sysctl",
+        36 => "domctl",
+        41 => "dm_op",
+        n => return format!("hypercall {n}"),
+    };
+    name.into()
 }
 
 fn exit_name(code: u32) -> String {
