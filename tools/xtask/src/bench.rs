@@ -12,7 +12,8 @@
 //! consumer that never ran would otherwise show as a fast one). A row with
 //! an invalid round says INVALID and why, and gives no figures.
 //!
-//! Then one traced round at 1 vCPU (unmonitored, xen-access, the stub):
+//! Then one traced round at 1 vCPU (unmonitored, xen-access, the stub in
+//! each mode):
 //! `xentrace` in dom0 records Xen's own view, and `vmi-trace` prints what
 //! each monitored CPUID cost in exits, hypercalls, context switches and
 //! time ([`crate::trace`]).
@@ -128,18 +129,16 @@ fn served(run: &Run, row: &str, guest: &str) -> anyhow::Result<u64> {
 
 /// Xen's counters of a stub's channels, printed when they closed: among
 /// them how many answers the waiting vCPU took itself (patch 0015).
-pub(crate) fn xen_counters(guest: &str) -> String {
+fn xen_counters(guest: &str) -> String {
     format!("xl dmesg | grep \"d$(cat /tmp/{guest}.domid) vm_event channels closed\" | tail -n 1")
 }
 
-/// `waited HITS/WAITS` of a stub row's Xen counters, if Xen printed them.
+/// `waited HITS/WAITS` of a stub row's Xen counters, if Xen printed them
+/// (only stub rows have the step).
 fn waited(run: &Run, guest: &str) -> Option<(u64, u64)> {
-    let out = &run
-        .steps
-        .iter()
-        .find(|s| s.label == format!("xen counters {guest}"))?
-        .output;
-    let (hits, waits) = out
+    let (hits, waits) = run
+        .step(&format!("xen counters {guest}"))
+        .output
         .split("waited ")
         .nth(1)?
         .split_whitespace()
@@ -148,13 +147,23 @@ fn waited(run: &Run, guest: &str) -> Option<(u64, u64)> {
     Some((hits.parse().ok()?, waits.parse().ok()?))
 }
 
+/// The domids the trace and Xen's counters read, saved while the
+/// domains exist.
+fn save_domids(sc: Scenario, guest: &str, stub: Option<&str>) -> Scenario {
+    let mut shell = format!("xl domid {guest} > /tmp/{guest}.domid");
+    if let Some(s) = stub {
+        shell.push_str(&format!("; xl domid {s} > /tmp/{guest}.stub-domid"));
+    }
+    sc.step(&format!("domids {guest}"), &shell)
+}
+
 /// Adds one row's guest, run under its consumer, to the scenario.
 pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: &Path) -> Scenario {
     let work = format!("kinds=cpuid count={COUNT} leaves={LEAF}");
     let g = Guest::pvh(guest, kernel).vcpus(vcpus).cmdline(&work);
     let dom0 = |sc: Scenario, what: &str, cmd: String, ready: &str| {
         let sc = sc.guest(g.clone()).start_paused(guest);
-        crate::trace::save_domids(sc, guest, None)
+        save_domids(sc, guest, None)
             .step(
                 &format!("{what} {guest}"),
                 &dom0_consumer(guest, &cmd, ready),
@@ -165,7 +174,7 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
     match row {
         // Paused until its domid is saved: unmonitored, it is done in
         // well under a second.
-        "plain" => crate::trace::save_domids(sc.guest(g).start_paused(guest), guest, None)
+        "plain" => save_domids(sc.guest(g).start_paused(guest), guest, None)
             .step(&format!("unpause {guest}"), &format!("xl unpause {guest}"))
             .wait_shutdown(guest, 120),
         "xa" => dom0(
@@ -210,7 +219,7 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
                     ),
                 )
                 .wait_for(&stub, "stub: attached", 60);
-            crate::trace::save_domids(sc, guest, Some(&stub))
+            save_domids(sc, guest, Some(&stub))
                 .go(guest)
                 .wait_shutdown(guest, 600)
                 .wait_shutdown(&stub, 60)
@@ -221,8 +230,8 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
 
 /// One validated round of one row.
 #[derive(Clone, Copy)]
-struct Cell {
-    p50: u64,
+pub(crate) struct Cell {
+    pub(crate) p50: u64,
     /// Slowest vCPU's p50 over the fastest one's.
     p50_spread: f64,
     p99_over_p50: f64,
@@ -233,7 +242,7 @@ struct Cell {
 }
 
 /// The cell of `guest` (row `row`), or why it does not count.
-fn cell(run: &Run, row: &str, guest: &str, vcpus: u32) -> Result<Cell, String> {
+pub(crate) fn cell(run: &Run, row: &str, guest: &str, vcpus: u32) -> Result<Cell, String> {
     let rep = workload::parse(run.console(guest));
     let want = u64::from(COUNT * vcpus);
     if rep.summary.is_none() {
@@ -264,7 +273,10 @@ fn cell(run: &Run, row: &str, guest: &str, vcpus: u32) -> Result<Cell, String> {
         p50_spread,
         p99_over_p50,
         events_per_s: want as f64 * 1e9 / elapsed as f64,
-        taken: waited(run, guest).map(|(hits, _)| hits as f64 / want as f64),
+        taken: matches!(row, "stub" | "poll")
+            .then(|| waited(run, guest))
+            .flatten()
+            .map(|(hits, _)| hits as f64 / want as f64),
     })
 }
 
@@ -322,7 +334,7 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
     let run = sc.run();
     run.assert_ok();
     if trace_only {
-        crate::trace::report(&run)?;
+        crate::trace::report(&run);
         println!("logs: {}", run.log_dir.display());
         return Ok(());
     }
@@ -400,7 +412,7 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
             _ => println!("{vcpus:>5} vCPU(s): no comparison (a row is INVALID)"),
         }
     }
-    crate::trace::report(&run)?;
+    crate::trace::report(&run);
     println!("logs: {}", run.log_dir.display());
     Ok(())
 }

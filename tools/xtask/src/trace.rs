@@ -5,7 +5,6 @@
 //! hypercalls, context switches and time, beside the unmonitored one.
 //! Tracing slows Xen down, so these runs are not rows of the table.
 
-use anyhow::Context;
 use nested::{Run, Scenario};
 use std::path::Path;
 
@@ -26,8 +25,9 @@ fn guest_name(row: &str) -> String {
     format!("trace{row}")
 }
 
-/// Where in the row's steps tracing starts: just before the workload
-/// runs (the go, the unpause, or the start), so boot is not traced.
+/// Starts xentrace before the row's guest is created: boot and attach
+/// are in the trace too, but only the target's CPUIDs of the workload's
+/// leaf are events, so they cost the file size, not the figures.
 fn start_trace(sc: Scenario, row: &str) -> Scenario {
     let g = guest_name(row);
     // Tracing is extra: a failure in it leaves the table standing.
@@ -54,13 +54,6 @@ pub fn add_traced_round(mut sc: Scenario, kernel: &Path) -> Scenario {
             "xa" => "--consumer 0".into(),
             _ => format!("--consumer $(cat /tmp/{g}.stub-domid)"),
         };
-        // Xen's own count of answers taken while the vCPU waited (patch
-        // 0015), printed when the channels close.
-        let waited = if matches!(row, "stub" | "poll") {
-            crate::bench::xen_counters(&g)
-        } else {
-            String::new()
-        };
         sc = sc.step_may_fail(
             &format!("vmi-trace {g}"),
             &format!(
@@ -68,8 +61,7 @@ pub fn add_traced_round(mut sc: Scenario, kernel: &Path) -> Scenario {
                  while kill -0 $(cat /tmp/{g}.xentrace.pid) 2>/dev/null; do sleep 0.1; done
                  ls -l /tmp/{g}.trc
                  /scenario/vmi-trace /tmp/{g}.trc --target $(cat /tmp/{g}.domid) {consumer} \
-                    --leaf {LEAF} --label {row}
-                 {waited}"
+                    --leaf {LEAF} --label {row}"
             ),
             120,
         );
@@ -77,35 +69,26 @@ pub fn add_traced_round(mut sc: Scenario, kernel: &Path) -> Scenario {
     sc
 }
 
-/// The domids the trace (and the bench's Xen counters) read, saved while
-/// the domains exist: called by `add_row`.
-pub fn save_domids(sc: Scenario, guest: &str, stub: Option<&str>) -> Scenario {
-    let mut shell = format!("xl domid {guest} > /tmp/{guest}.domid");
-    if let Some(s) = stub {
-        shell.push_str(&format!("; xl domid {s} > /tmp/{guest}.stub-domid"));
-    }
-    sc.step(&format!("domids {guest}"), &shell)
-}
-
 /// Prints each traced configuration's report, after checking that its
-/// workload ran whole.
-pub fn report(run: &Run) -> anyhow::Result<()> {
+/// workload ran whole and its consumer served all of it (as a bench row),
+/// with Xen's counters of the stub's channels.
+pub fn report(run: &Run) {
     println!(
         "\none traced round, 1 target vCPU, {COUNT} CPUIDs (xentrace in dom0 slows Xen: \
          compare these with each other, not with the table):"
     );
     for (row, label) in TRACED {
         let g = guest_name(row);
-        let rep = workload::parse(run.console(&g));
-        let step = |label: String| {
-            run.steps
-                .iter()
-                .find(|s| s.label == label)
-                .with_context(|| format!("no step '{label}'"))
+        let cell = match crate::bench::cell(run, row, &g, 1) {
+            Ok(c) => c,
+            Err(why) => {
+                println!("== {label}: INVALID: {why}");
+                continue;
+            }
         };
         let (start, trace) = (
-            step(format!("xentrace {g}"))?,
-            step(format!("vmi-trace {g}"))?,
+            run.step(&format!("xentrace {g}")),
+            run.step(&format!("vmi-trace {g}")),
         );
         if let Some(bad) = [start, trace].into_iter().find(|s| s.status != Some(0)) {
             println!(
@@ -116,16 +99,12 @@ pub fn report(run: &Run) -> anyhow::Result<()> {
             );
             continue;
         }
-        let out = &trace.output;
-        println!(
-            "== {label}: guest-seen p50 {} cycles",
-            rep.cycles_summary(workload::Kind::Cpuid)
-                .unwrap_or_default()
-                .0
-        );
-        for l in out.lines().filter(|l| !l.starts_with('-')) {
+        println!("== {label}: guest-seen p50 {} cycles", cell.p50);
+        for l in trace.output.lines().filter(|l| !l.starts_with('-')) {
             println!("{l}");
         }
+        if matches!(row, "stub" | "poll") {
+            print!("{}", run.step(&format!("xen counters {g}")).output);
+        }
     }
-    Ok(())
 }
