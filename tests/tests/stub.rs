@@ -19,8 +19,16 @@ const COUNT: u32 = 40;
 /// CPUIDs per vCPU of the stalled-console target: its audit lines are
 /// far more than the 2 KiB console ring holds.
 const QUIET_COUNT: u32 = 150;
-/// (target vCPUs, stub vCPUs)
-const PAIRS: [(u32, u32); 4] = [(1, 1), (2, 1), (2, 2), (4, 2)];
+/// (target vCPUs, stub vCPUs, how the stub waits): `poll` where the
+/// target's vCPU finds its answers in Xen while it waits (patch 0015), CR
+/// and MSR writes among them, whose denial must hold there too (patch
+/// 0016).
+const PAIRS: [(u32, u32, &str); 4] = [
+    (1, 1, "poll"),
+    (2, 1, "block"),
+    (2, 2, "block"),
+    (4, 2, "block"),
+];
 const TARGET_LABEL: &str = "system_u:system_r:vmi_target_t";
 
 /// The test policy (inline: `;` between rules, `,` between words): deny
@@ -58,15 +66,19 @@ fn run() -> &'static Run {
     RUN.get_or_init(|| {
         let guest = nested::kernel("guest");
         let mut sc = nested::steps::stub_scenario("stub");
-        for (t, s) in PAIRS {
+        for (t, s, mode) in PAIRS {
             let (tn, sn) = (format!("t{t}s{s}"), format!("stub-t{t}s{s}"));
             sc = sc
                 .guest(target(&tn, &guest, t))
                 .start(&tn)
+                .step(
+                    &format!("domid {tn}"),
+                    &format!("xl domid {tn} > /tmp/{tn}.domid"),
+                )
                 .wait_for(&tn, "WORKLOAD-WAIT", 60)
                 .step(
                     &format!("launch {sn}"),
-                    &launch(&sn, &tn, s, &format!("--rules '{RULES}'")),
+                    &launch(&sn, &tn, s, &format!("--rules '{RULES}' --mode {mode}")),
                 )
                 .wait_for(&sn, "stub: attached", 60)
                 .go(&tn)
@@ -79,6 +91,13 @@ fn run() -> &'static Run {
                 .step(
                     &format!("placement {sn}"),
                     &format!("grep '^vmi-launch: stub vCPUs' /tmp/xl-{sn}.log"),
+                )
+                .step(
+                    &format!("xen counters {tn}"),
+                    &format!(
+                        "xl dmesg | grep \"d$(cat /tmp/{tn}.domid) vm_event channels closed\" \
+                         | tail -n 1"
+                    ),
                 );
         }
         // INT3 reinjected: the stub serves each one and Xen delivers it to
@@ -103,11 +122,15 @@ fn run() -> &'static Run {
             .wait_shutdown("reinject", 300)
             .wait_shutdown("stub-reinject", 60);
         // A stalled console: xenconsoled is stopped (SIGSTOP) from before
-        // the go until the target is gone, while the stub logs every
-        // event. The stub must serve at full speed and lose no record.
+        // the go until the stub has served the whole workload (its
+        // counters in xenstore say so), while the stub logs every event.
+        // The stub must serve at full speed and lose no record. The
+        // target then waits for `xl shutdown`: had it powered off while
+        // xenconsoled was stopped, its own last lines would have gone
+        // with it, unread (one boot on 2026-12-02 lost them so).
         sc = sc
             .guest(target("quiet", &guest, 2).cmdline(&format!(
-                "kinds=cpuid count={QUIET_COUNT} leaves=0x6 go=xenstore"
+                "kinds=cpuid count={QUIET_COUNT} leaves=0x6 go=xenstore then=xl"
             )))
             .start("quiet")
             .wait_for("quiet", "WORKLOAD-WAIT", 60)
@@ -125,8 +148,20 @@ fn run() -> &'static Run {
             // read them from xenconsoled's log.
             .step("stop xenconsoled", "kill -STOP $(pidof xenconsoled)")
             .go("quiet")
-            .wait_shutdown("quiet", 300)
+            .step_within(
+                "stub-quiet served all",
+                &format!(
+                    "d=$(xl domid stub-quiet)
+                     while [ \"$(xenstore-read /local/domain/$d/data/vmi/served 2>/dev/null)\" \
+                             != {} ]; do sleep 0.2; done",
+                    2 * QUIET_COUNT
+                ),
+                300,
+            )
             .step("continue xenconsoled", "kill -CONT $(pidof xenconsoled)")
+            .wait_for("quiet", "WORKLOAD-WAIT-XL", 60)
+            .step("xl shutdown quiet", "xl shutdown quiet")
+            .wait_shutdown("quiet", 60)
             .wait_shutdown("stub-quiet", 60);
         // Detach mid-workload: xl shutdown, then xl destroy of the stub.
         for how in ["shutdown", "destroy"] {
@@ -139,6 +174,10 @@ fn run() -> &'static Run {
                         .cmdline("kinds=cpuid count=20000 leaves=0x6 go=xenstore"),
                 )
                 .start(&tn)
+                .step(
+                    &format!("domid {tn}"),
+                    &format!("xl domid {tn} > /tmp/{tn}.domid"),
+                )
                 .wait_for(&tn, "WORKLOAD-WAIT", 60)
                 .step(
                     &format!("launch {sn}"),
@@ -278,10 +317,22 @@ fn report(run: &Run, guest: &str) -> Report {
 #[test]
 fn every_event_is_served_once_and_the_policy_holds() {
     let run = run();
-    for (t, s) in PAIRS {
+    for (t, s, mode) in PAIRS {
         let (tn, sn) = (format!("t{t}s{s}"), format!("stub-t{t}s{s}"));
         let rep = report(run, &tn);
         let console = run.console(&sn);
+        // Xen's counters: how many answers the waiting vCPU took itself.
+        let xen = &run.step(&format!("xen counters {tn}")).output;
+        eprintln!("{tn}: {}", xen.trim());
+        if mode == "poll" {
+            let hits: u64 = xen
+                .split("waited ")
+                .nth(1)
+                .and_then(|w| w.split('/').next())
+                .and_then(|h| h.parse().ok())
+                .unwrap_or_else(|| panic!("{tn}: no waited count from Xen: {xen}"));
+            assert!(hits > 0, "{tn}: Xen took no answer while waiting: {xen}");
+        }
         assert!(run.step(&format!("no dom0 consumer {tn}")).ok());
         // The launcher says where it put the stub's vCPUs (on this bed's
         // 2 pCPUs: nowhere of their own).

@@ -129,10 +129,7 @@ fn main(info: &'static BootInfo<'static>) {
 /// are hypercalls and event-channel sends, none of them a monitored event.
 fn wait_for_go(max_ms: u32) {
     const GO: &str = "data/go";
-    let xs = match xenstore::Xenstore::connect() {
-        Ok(xs) => xs,
-        Err(e) => boot::config_error(format_args!("guest: go=xenstore: no xenstore: {e:?}")),
-    };
+    let xs = xenstore_for("go=xenstore");
     println!("WORKLOAD-WAIT go={GO} max_ms={max_ms}");
     let deadline = boot::time::now_ns().saturating_add(u64::from(max_ms) * 1_000_000);
     while xs.read(GO).is_err() {
@@ -143,6 +140,23 @@ fn wait_for_go(max_ms: u32) {
         boot::time::sleep_ns(20_000_000);
     }
     println!("WORKLOAD-GO");
+    *XENSTORE.lock() = Some(xs);
+}
+
+/// The xenstore connection, kept for the next user: a domain connects
+/// once (`go=xenstore` and `then=xl` both need it).
+static XENSTORE: Mutex<Option<xenstore::Xenstore>> = Mutex::new(None);
+
+/// The connection, made now if no earlier step made it; `what` names the
+/// option that needs it in the error.
+fn xenstore_for(what: &str) -> xenstore::Xenstore {
+    if let Some(xs) = XENSTORE.lock().take() {
+        return xs;
+    }
+    match xenstore::Xenstore::connect() {
+        Ok(xs) => xs,
+        Err(e) => boot::config_error(format_args!("guest: {what}: no xenstore: {e:?}")),
+    }
 }
 
 /// The end of this boot: the tests split the console here.
@@ -154,10 +168,7 @@ fn reboot() -> ! {
 /// Waits for dom0's `xl reboot` / `xl shutdown` (the PV control protocol:
 /// the request is acknowledged, then carried out).
 fn obey_xl() {
-    let xs = match xenstore::Xenstore::connect() {
-        Ok(xs) => xs,
-        Err(e) => boot::config_error(format_args!("guest: then=xl: no xenstore: {e:?}")),
-    };
+    let xs = xenstore_for("then=xl");
     let _ = xs.advertise_poweroff();
     if let Err(e) = xs.watch_shutdown() {
         boot::config_error(format_args!(
