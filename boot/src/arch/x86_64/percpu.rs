@@ -28,6 +28,9 @@ pub struct PerCpu {
     pub events: AtomicU64,
     /// Timer interrupts taken.
     pub timer_fires: AtomicU64,
+    /// Deadline (system time, ns) of the one-shot timer this vCPU armed and
+    /// has not seen fire yet; 0 = none.
+    pub timer_armed_ns: AtomicU64,
     /// Timer callback (`fn(now_ns)` as usize, 0 = none).
     pub timer_callback: core::sync::atomic::AtomicUsize,
 }
@@ -43,6 +46,7 @@ impl PerCpu {
             upcalls: AtomicU64::new(0),
             events: AtomicU64::new(0),
             timer_fires: AtomicU64::new(0),
+            timer_armed_ns: AtomicU64::new(0),
             timer_callback: core::sync::atomic::AtomicUsize::new(0),
         }
     }

@@ -68,7 +68,10 @@ pub fn wallclock_ns() -> u64 {
 
 fn on_timer(_port: crate::xen::Port) {
     let cpu = percpu::this_cpu();
-    cpu.timer_fires.fetch_add(1, Ordering::Relaxed);
+    // Cleared before the count moves: a waiter that sees the new count
+    // then sees no armed timer, and arms one.
+    cpu.timer_armed_ns.store(0, Ordering::Relaxed);
+    cpu.timer_fires.fetch_add(1, Ordering::Release);
     let cb = cpu.timer_callback.load(Ordering::Acquire);
     if cb != 0 {
         // SAFETY: only `TimerCallback` values are stored there.
@@ -97,14 +100,27 @@ pub fn set_timer(deadline_ns: u64) -> Result<(), XenError> {
         timeout_abs_ns: deadline_ns,
         flags: 0,
     };
+    // Recorded before the hypercall: a deadline that is already due fires
+    // as soon as the hypercall returns, and that fire must find it (and
+    // clear it), or a later wait would count on a timer that has fired.
+    // Xen keeps one one-shot timer per vCPU: this one replaces any other.
+    let armed = &percpu::this_cpu().timer_armed_ns;
+    armed.store(deadline_ns.max(1), Ordering::Relaxed);
     // SAFETY: VCPUOP_set_singleshot_timer takes a `vcpu_set_singleshot_timer`
     // and must be issued by the vCPU itself, which it is.
-    unsafe { hypercall::vcpu_op(VCPUOP_SET_SINGLESHOT_TIMER, percpu::current_vcpu(), &mut t) }
-        .map(drop)
+    let r =
+        unsafe { hypercall::vcpu_op(VCPUOP_SET_SINGLESHOT_TIMER, percpu::current_vcpu(), &mut t) };
+    if r.is_err() {
+        armed.store(0, Ordering::Relaxed);
+    }
+    r.map(drop)
 }
 
 /// Cancels this vCPU's one-shot timer.
 pub fn stop_timer() -> Result<(), XenError> {
+    percpu::this_cpu()
+        .timer_armed_ns
+        .store(0, Ordering::Relaxed);
     // SAFETY: VCPUOP_stop_singleshot_timer takes no argument.
     unsafe {
         hypercall::vcpu_op::<u8>(
@@ -125,7 +141,7 @@ pub fn set_callback(cb: Option<TimerCallback>) {
 
 /// Timer interrupts taken by this vCPU so far.
 pub fn fires() -> u64 {
-    percpu::this_cpu().timer_fires.load(Ordering::Relaxed)
+    percpu::this_cpu().timer_fires.load(Ordering::Acquire)
 }
 
 /// Blocks (servicing events) until `cond()` holds or system time reaches
@@ -135,6 +151,11 @@ pub fn fires() -> u64 {
 /// extrapolated from `vcpu_time_info` and can lag by a few ms, so a fire may
 /// come "early" by our clock: the timer is then re-armed rather than waiting
 /// for an event that will not come.
+///
+/// A timer already armed for no later than `deadline_ns` is kept: its fire
+/// wakes this wait early, which then re-arms for the rest. A loop that waits
+/// with a deadline moving forward (a serving vCPU: "now + 200 ms" after each
+/// event) so arms its timer once per fire, not once per wait.
 pub fn wait_until_deadline(deadline_ns: u64, mut cond: impl FnMut() -> bool) -> bool {
     loop {
         if cond() {
@@ -144,7 +165,11 @@ pub fn wait_until_deadline(deadline_ns: u64, mut cond: impl FnMut() -> bool) -> 
             return cond();
         }
         let before = fires();
-        if set_timer(deadline_ns).is_err() {
+        let armed = percpu::this_cpu().timer_armed_ns.load(Ordering::Relaxed);
+        // Long overdue and not seen to fire: armed again rather than
+        // trusted (a lost fire must not block this vCPU for good).
+        let overdue = armed.saturating_add(OVERDUE_NS) < now_ns();
+        if (armed == 0 || armed > deadline_ns || overdue) && set_timer(deadline_ns).is_err() {
             sched::yield_now();
             continue;
         }
@@ -162,3 +187,6 @@ pub fn sleep_until(deadline_ns: u64) {
 pub fn sleep_ns(ns: u64) {
     sleep_until(now_ns().saturating_add(ns));
 }
+
+/// How late a timer may be before a waiter stops counting on its fire.
+const OVERDUE_NS: u64 = 10_000_000;
