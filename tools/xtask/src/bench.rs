@@ -32,14 +32,23 @@ const VCPUS: [u32; 4] = [1, 2, 4, 8];
 pub(crate) const LEAF: &str = "0x6";
 
 /// (guest name prefix, row label)
-const ROWS: [(&str, &str); 6] = [
+const ROWS: [(&str, &str); 7] = [
     ("plain", "unmonitored"),
     ("xa", "xen-access (dom0, ring)"),
     ("ring", "vmi-consumer (dom0, ring)"),
     ("chan", "vmi-consumer (dom0, slots)"),
     ("stub", "stub (slots, mode=block)"),
     ("poll", "stub (slots, mode=poll)"),
+    ("one", "stub (block, 1 stub vCPU)"),
 ];
+/// The rows of the stub domain.
+const STUB_ROWS: [&str; 3] = ["stub", "poll", "one"];
+/// Whether `row` runs at `vcpus` target vCPUs: the 1-stub-vCPU row is the
+/// plain stub row where the target has one vCPU.
+fn runs(row: &str, vcpus: u32) -> bool {
+    row != "one" || vcpus > 1
+}
+
 /// The fewest rounds whose median and spread mean something.
 const MIN_ROUNDS: u32 = 3;
 
@@ -122,7 +131,9 @@ fn served(run: &Run, row: &str, guest: &str) -> anyhow::Result<u64> {
         ),
         // The stub attached to a running guest that waited for its go: all
         // its CPUIDs are the workload's.
-        "stub" | "poll" => sum_field(run.console(&format!("s{guest}")), "stub: vcpu=", "cpuid"),
+        r if STUB_ROWS.contains(&r) => {
+            sum_field(run.console(&format!("s{guest}")), "stub: vcpu=", "cpuid")
+        }
         _ => 0,
     })
 }
@@ -214,7 +225,7 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
                     &nested::steps::launch_stub(
                         &stub,
                         guest,
-                        vcpus.min(2),
+                        if row == "one" { 1 } else { vcpus.min(2) },
                         &format!("--rules cpuid,allow --log none --mode {mode}"),
                     ),
                 )
@@ -273,7 +284,8 @@ pub(crate) fn cell(run: &Run, row: &str, guest: &str, vcpus: u32) -> Result<Cell
         p50_spread,
         p99_over_p50,
         events_per_s: want as f64 * 1e9 / elapsed as f64,
-        taken: matches!(row, "stub" | "poll")
+        taken: STUB_ROWS
+            .contains(&row)
             .then(|| waited(run, guest))
             .flatten()
             .map(|(hits, _)| hits as f64 / want as f64),
@@ -292,17 +304,82 @@ fn min_max(v: &[f64]) -> (f64, f64) {
         })
 }
 
-pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
-    // `bench trace`: the traced round alone.
-    let trace_only = args.first().map(String::as_str) == Some("trace");
-    let rounds: u32 = match args.first().filter(|_| !trace_only) {
-        None => MIN_ROUNDS,
-        Some(r) => r
-            .parse()
-            .ok()
-            .filter(|n| (MIN_ROUNDS..=10).contains(n))
-            .with_context(|| format!("ROUNDS: '{r}' is not a number in {MIN_ROUNDS}..=10"))?,
+/// What `bench` was asked for.
+#[derive(Debug, PartialEq)]
+struct Args {
+    /// The traced round alone.
+    trace_only: bool,
+    rounds: u32,
+    /// Target vCPU counts, in order.
+    vcpus: Vec<u32>,
+    /// The rows (keys of `ROWS`), unmonitored always among them.
+    rows: Vec<&'static str>,
+}
+
+/// `trace` | `[ROUNDS] [--vcpus N[,N]...] [--rows KEY[,KEY]...]`. The
+/// traced round (1 vCPU) comes with the full set only: `--vcpus` and
+/// `--rows` are for looking at a part.
+fn parse_args(args: &[String]) -> anyhow::Result<Args> {
+    let mut a = Args {
+        trace_only: false,
+        rounds: MIN_ROUNDS,
+        vcpus: VCPUS.to_vec(),
+        rows: ROWS.iter().map(|r| r.0).collect(),
     };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "trace" if args.len() == 1 => a.trace_only = true,
+            "--vcpus" => {
+                let list = it.next().context("--vcpus needs a list, e.g. 8 or 1,8")?;
+                a.vcpus = list
+                    .split(',')
+                    .map(|n| n.parse().ok().filter(|n| (1..=64).contains(n)))
+                    .collect::<Option<Vec<u32>>>()
+                    .with_context(|| {
+                        format!("--vcpus: '{list}' is not a list of counts in 1..=64")
+                    })?;
+            }
+            "--rows" => {
+                let list = it.next().context("--rows needs a list, e.g. xa,stub")?;
+                let mut rows = vec!["plain"];
+                for key in list.split(',') {
+                    let row = ROWS.iter().find(|r| r.0 == key).with_context(|| {
+                        let keys: Vec<&str> = ROWS.iter().map(|r| r.0).collect();
+                        format!("--rows: '{key}' is not one of {}", keys.join(","))
+                    })?;
+                    if !rows.contains(&row.0) {
+                        rows.push(row.0);
+                    }
+                }
+                a.rows = ROWS
+                    .iter()
+                    .map(|r| r.0)
+                    .filter(|k| rows.contains(k))
+                    .collect();
+            }
+            r => {
+                a.rounds = r
+                    .parse()
+                    .ok()
+                    .filter(|n| (MIN_ROUNDS..=10).contains(n))
+                    .with_context(|| {
+                        format!("ROUNDS: '{r}' is not a number in {MIN_ROUNDS}..=10")
+                    })?
+            }
+        }
+    }
+    Ok(a)
+}
+
+pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
+    let Args {
+        trace_only,
+        rounds,
+        vcpus: counts,
+        rows,
+    } = parse_args(args)?;
+    let traced = trace_only || (counts == VCPUS && rows.len() == ROWS.len());
     testbed::prepare(layout)?;
     let guest = testbed::kernels::build_ours(layout, "guest")?;
     let stub = testbed::kernels::build_ours(layout, "stubdom")?;
@@ -324,13 +401,15 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
         if trace_only {
             break;
         }
-        for vcpus in VCPUS {
-            for (row, _) in ROWS {
+        for &vcpus in &counts {
+            for &row in rows.iter().filter(|&&r| runs(r, vcpus)) {
                 sc = add_row(sc, row, &name(row, vcpus, round), vcpus, &guest);
             }
         }
     }
-    sc = crate::trace::add_traced_round(sc, &guest);
+    if traced {
+        sc = crate::trace::add_traced_round(sc, &guest);
+    }
     let run = sc.run();
     run.assert_ok();
     if trace_only {
@@ -357,11 +436,14 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
          p50 max/min  p99/p50  Xen took  x unmon by round:{per_round}"
     );
     let mut medians = std::collections::BTreeMap::new();
-    for vcpus in VCPUS {
+    for &vcpus in &counts {
         let base: Vec<Result<Cell, String>> = (0..rounds)
             .map(|r| cell(&run, "plain", &name("plain", vcpus, r), vcpus))
             .collect();
-        for (row, label) in ROWS {
+        for &(row, label) in ROWS
+            .iter()
+            .filter(|r| rows.contains(&r.0) && runs(r.0, vcpus))
+        {
             let cells: Vec<Result<Cell, String>> = (0..rounds)
                 .map(|r| cell(&run, row, &name(row, vcpus, r), vcpus))
                 .collect();
@@ -396,23 +478,74 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
             );
         }
     }
-    println!("\nstub (mode=block) against xen-access, same round, p50 ratio (xen-access / stub):");
-    for vcpus in VCPUS {
-        match (medians.get(&(vcpus, "xa")), medians.get(&(vcpus, "stub"))) {
-            (Some(xa), Some(st)) => {
-                let r: Vec<f64> = xa.iter().zip(st).map(|(x, s)| x / s).collect();
-                let wins = r.iter().filter(|&&x| x > 1.0).count();
-                let (lo, hi) = min_max(&r);
-                println!(
-                    "{vcpus:>5} vCPU(s): median {:.2} [{lo:.2}-{hi:.2}], the stub faster in \
-                     {wins} of {rounds} rounds",
-                    median(r.clone())
-                );
+    for &(row, label) in ROWS
+        .iter()
+        .filter(|r| STUB_ROWS.contains(&r.0) && rows.contains(&r.0))
+    {
+        if !rows.contains(&"xa") {
+            break;
+        }
+        println!("\n{label} against xen-access, same round, p50 ratio (xen-access / stub):");
+        for &vcpus in counts.iter().filter(|&&v| runs(row, v)) {
+            match (medians.get(&(vcpus, "xa")), medians.get(&(vcpus, row))) {
+                (Some(xa), Some(st)) => {
+                    let r: Vec<f64> = xa.iter().zip(st).map(|(x, s)| x / s).collect();
+                    let wins = r.iter().filter(|&&x| x > 1.0).count();
+                    let (lo, hi) = min_max(&r);
+                    println!(
+                        "{vcpus:>5} vCPU(s): median {:.2} [{lo:.2}-{hi:.2}], the stub faster in \
+                         {wins} of {rounds} rounds",
+                        median(r.clone())
+                    );
+                }
+                _ => println!("{vcpus:>5} vCPU(s): no comparison (a row is INVALID)"),
             }
-            _ => println!("{vcpus:>5} vCPU(s): no comparison (a row is INVALID)"),
         }
     }
-    crate::trace::report(&run);
+    if traced {
+        crate::trace::report(&run);
+    }
     println!("logs: {}", run.log_dir.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(a: &[&str]) -> anyhow::Result<Args> {
+        parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn arguments() {
+        let all = parse(&[]).unwrap();
+        assert_eq!(
+            (all.trace_only, all.rounds, all.vcpus),
+            (false, 3, vec![1, 2, 4, 8])
+        );
+        assert!(parse(&["trace"]).unwrap().trace_only);
+        let one = parse(&["5", "--vcpus", "8"]).unwrap();
+        assert_eq!((one.rounds, one.vcpus), (5, vec![8]));
+        assert_eq!(parse(&["--vcpus", "1,8"]).unwrap().vcpus, vec![1, 8]);
+        assert_eq!(
+            parse(&["--rows", "stub,xa,stub"]).unwrap().rows,
+            vec!["plain", "xa", "stub"],
+            "in table order, once, unmonitored always"
+        );
+        for (bad, says) in [
+            (&["2"][..], "ROUNDS: '2'"),
+            (&["--vcpus"][..], "--vcpus needs a list"),
+            (&["--vcpus", "8,x"][..], "--vcpus: '8,x'"),
+            (&["--vcpus", "0"][..], "--vcpus: '0'"),
+            (&["trace", "3"][..], "ROUNDS: 'trace'"),
+            (
+                &["--rows", "xa,nope"][..],
+                "--rows: 'nope' is not one of plain,xa,",
+            ),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
 }

@@ -30,7 +30,7 @@ Commands:
             test guest (4 vCPUs) under the stub domain (2 vCPUs) with
             vmevent/examples/demo.policy; print the stub's audit lines and a
             summary table
-  bench [ROUNDS | trace]
+  bench [ROUNDS] [--vcpus N[,N]...] | bench trace
             guest-seen cycles per CPUID, unmonitored vs xen-access vs our
             dom0 consumer (ring, slots) vs the stub domain (mode=block,
             mode=poll), 1/2/4/8 vCPUs, ROUNDS interleaved rounds (default
@@ -38,6 +38,7 @@ Commands:
             fairness; a row whose consumer did not serve every CPUID says
             INVALID and why; then one traced round at 1 vCPU (xentrace +
             vmi-trace: exits, hypercalls, switches and phases per event);
+            `--vcpus 8`: those target vCPU counts only, no traced round;
             `bench trace`: the traced round alone
             (a benchmark: prints figures, asserts none)
   soak [N [CYCLES]] [--no-stub | --pause]
