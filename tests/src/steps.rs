@@ -23,6 +23,25 @@ pub fn launch_stub(stub: &str, target: &str, vcpus: u32, extra: &str) -> String 
     )
 }
 
+/// The shell step that prints Xen's counters of `target`'s vm_event
+/// channels, the line Xen printed when they closed. The domid is read from
+/// `/tmp/{target}.domid`, saved while the domain existed.
+pub fn xen_counters(target: &str) -> String {
+    format!("xl dmesg | grep \"d$(cat /tmp/{target}.domid) vm_event channels closed\" | tail -n 1")
+}
+
+/// `waited HITS/WAITS` of [`xen_counters`]' output: the answers the
+/// waiting vCPU took from its slot itself (patch 0015), and its waits.
+pub fn waited(counters: &str) -> Option<(u64, u64)> {
+    let (hits, waits) = counters
+        .split("waited ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .split_once('/')?;
+    Some((hits.parse().ok()?, waits.parse().ok()?))
+}
+
 /// The Linux target's domain and its stub ([`with_linux_target`]).
 pub const LINUX_TARGET: &str = "linux";
 pub const LINUX_STUB: &str = "stub-linux";
@@ -78,4 +97,16 @@ pub fn with_linux_target(sc: Scenario, linux: &crate::LinuxGuest) -> Scenario {
         .step(&format!("unpause {t}"), &format!("xl unpause {t}"))
         .wait_shutdown(t, 300)
         .wait_shutdown(s, 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn waited_reads_xens_closing_line() {
+        let line = "(XEN) d3 vm_event channels closed: dropped 0 bad_state 0 spurious 0 \
+                    bad_version 0 lost 0 waited 35/49 not_waited 32";
+        assert_eq!(super::waited(line), Some((35, 49)));
+        assert_eq!(super::waited(""), None);
+        assert_eq!(super::waited("waited x/1"), None);
+    }
 }

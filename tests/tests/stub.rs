@@ -94,10 +94,7 @@ fn run() -> &'static Run {
                 )
                 .step(
                     &format!("xen counters {tn}"),
-                    &format!(
-                        "xl dmesg | grep \"d$(cat /tmp/{tn}.domid) vm_event channels closed\" \
-                         | tail -n 1"
-                    ),
+                    &nested::steps::xen_counters(&tn),
                 );
         }
         // INT3 reinjected: the stub serves each one and Xen delivers it to
@@ -325,11 +322,7 @@ fn every_event_is_served_once_and_the_policy_holds() {
         let xen = &run.step(&format!("xen counters {tn}")).output;
         eprintln!("{tn}: {}", xen.trim());
         if mode == "poll" {
-            let hits: u64 = xen
-                .split("waited ")
-                .nth(1)
-                .and_then(|w| w.split('/').next())
-                .and_then(|h| h.parse().ok())
+            let (hits, _) = nested::steps::waited(xen)
                 .unwrap_or_else(|| panic!("{tn}: no waited count from Xen: {xen}"));
             assert!(hits > 0, "{tn}: Xen took no answer while waiting: {xen}");
         }

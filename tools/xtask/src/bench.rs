@@ -138,24 +138,10 @@ fn served(run: &Run, row: &str, guest: &str) -> anyhow::Result<u64> {
     })
 }
 
-/// Xen's counters of a stub's channels, printed when they closed: among
-/// them how many answers the waiting vCPU took itself (patch 0015).
-fn xen_counters(guest: &str) -> String {
-    format!("xl dmesg | grep \"d$(cat /tmp/{guest}.domid) vm_event channels closed\" | tail -n 1")
-}
-
 /// `waited HITS/WAITS` of a stub row's Xen counters, if Xen printed them
 /// (only stub rows have the step).
 fn waited(run: &Run, guest: &str) -> Option<(u64, u64)> {
-    let (hits, waits) = run
-        .step(&format!("xen counters {guest}"))
-        .output
-        .split("waited ")
-        .nth(1)?
-        .split_whitespace()
-        .next()?
-        .split_once('/')?;
-    Some((hits.parse().ok()?, waits.parse().ok()?))
+    nested::steps::waited(&run.step(&format!("xen counters {guest}")).output)
 }
 
 /// The domids the trace and Xen's counters read, saved while the
@@ -234,7 +220,10 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
                 .go(guest)
                 .wait_shutdown(guest, 600)
                 .wait_shutdown(&stub, 60)
-                .step(&format!("xen counters {guest}"), &xen_counters(guest))
+                .step(
+                    &format!("xen counters {guest}"),
+                    &nested::steps::xen_counters(guest),
+                )
         }
     }
 }
@@ -478,13 +467,10 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
             );
         }
     }
-    for &(row, label) in ROWS
+    let compared = ROWS
         .iter()
-        .filter(|r| STUB_ROWS.contains(&r.0) && rows.contains(&r.0))
-    {
-        if !rows.contains(&"xa") {
-            break;
-        }
+        .filter(|r| rows.contains(&"xa") && STUB_ROWS.contains(&r.0) && rows.contains(&r.0));
+    for &(row, label) in compared {
         println!("\n{label} against xen-access, same round, p50 ratio (xen-access / stub):");
         for &vcpus in counts.iter().filter(|&&v| runs(row, v)) {
             match (medians.get(&(vcpus, "xa")), medians.get(&(vcpus, row))) {
