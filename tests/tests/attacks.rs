@@ -139,6 +139,14 @@ fn run() -> &'static Run {
         .wait_shutdown("a-defer", 120)
         .wait_shutdown("v-defer", 120);
         }
+        // Finding 7c: the victim destroyed under its paired attacker.
+        if want("dying") {
+        sc = pair(sc, "dying", &k, "seconds=60", 1, "attack=dying")
+            .wait_for("a-dying", "attack dying: armed", 60)
+            .step("unpause v-dying", "xl unpause v-dying")
+            .step("destroy v-dying", "xl destroy v-dying")
+            .wait_shutdown("a-dying", 180);
+        }
         // Finding 6: stub A (a-f) paired with T1 (v-f1) against T2 (v-f2),
         // dom0, stub B (a-g, never run) and itself (DOMID_SELF); T1 probes
         // stub B, T2 probes stub A. Every domain's id must be on the
@@ -265,6 +273,20 @@ fn mb(run: &Run, step: &str) -> u64 {
         .trim()
         .parse()
         .unwrap_or_else(|_| panic!("step {step}: {:?}", s.output))
+}
+
+/// Finding 7c: a destroyed victim stays findable while its paired stub
+/// lives (XEN_DOMCTL_set_target holds a reference), dying. ENABLE_CHANNELS
+/// and GET_PORTS on it must be refused with `-ESRCH`; unfixed, both
+/// succeeded with zeroed outputs.
+#[test]
+fn a_dying_target_refuses_enable_and_get_ports() {
+    let run = run();
+    let a = run.console("a-dying");
+    let l = line(run, "a-dying", a, "attack dying: domain");
+    eprintln!("{l}");
+    assert!(l.contains("is dying: enable=-ESRCH"), "{l}");
+    assert!(l.contains(" get_ports=-ESRCH"), "{l}");
 }
 
 #[test]

@@ -9,7 +9,14 @@
 //! until a new stub is attached to it. Checked: the new domain never ran
 //! unmonitored (0 ns of CPU time before the hold), and each stub served
 //! exactly its boot's workload, event by event and vCPU by vCPU. The window
-//! (how long the new domain was held) is printed. One boot of Xen.
+//! (how long the new domain was held) is printed.
+//!
+//! Save and restore: Debian's Linux (1 vCPU) runs `cpuid-probe` 60 times
+//! under a followed stub and is saved (`xl save`, the guest suspends
+//! itself: shutdown code 2) and restored (`xl restore`, a new domain with
+//! the same UUID) between its 10th probe and its end. Checked the same way:
+//! the restored domain held before it ran, and every probe served once,
+//! the ones after the restore by the new stub. One boot of Xen.
 
 use std::sync::OnceLock;
 
@@ -118,15 +125,94 @@ fn follow(sc: Scenario, guest: &std::path::Path, c: &Case) -> Scenario {
     )
 }
 
+/// The saved and restored Linux target, its stub, and its probes.
+const LX: &str = "lx";
+const LX_STUB: &str = "slx";
+const PROBES: u64 = 60;
+/// The probe the save waits for: the first stub must have served some.
+const SAVE_AFTER: u64 = 10;
+
+/// `xl save` in the middle of the probes, then `xl restore -F` in the
+/// background in the place of the first `xl create -F` (which ends when
+/// the domain suspends), so that `wait_shutdown` waits for the restored
+/// domain. Its output goes to a log of its own (`xl_log("lx-restore")`):
+/// the first one already says "Waiting for domain".
+fn save_restore(sc: Scenario, linux: &nested::LinuxGuest) -> Scenario {
+    use testbed::kernels::LINUX_TARGET_PROBE_LEAF;
+    let (t, s) = (LX, LX_STUB);
+    sc.guest(
+        Guest::pvh(t, &linux.vmlinux)
+            .ramdisk(&linux.initrd)
+            .memory_mb(128)
+            .seclabel(TARGET_LABEL)
+            .cmdline(&format!("console=hvc0 quiet probes={PROBES}")),
+    )
+    .start_paused(t)
+    .step(
+        &format!("follow {t}"),
+        &format!(
+            "chmod +x /scenario/vmi-launch
+             /scenario/vmi-launch --target {t} --kernel /scenario/stubdom --name {s} --vcpus 1 \
+                --tsc-native --rules 'cpuid,leaf={LINUX_TARGET_PROBE_LEAF:#x},log;any,allow' \
+                --follow --follow-timeout 300 --config-out /tmp/{s}.cfg > /tmp/xl-follow-{t}.log 2>&1 &
+             echo $! > /tmp/follow-{t}.pid
+             sleep 1; head -n 2 /tmp/xl-follow-{t}.log"
+        ),
+    )
+    .wait_for(s, "stub: attached", 60)
+    .step(&format!("unpause {t}"), &format!("xl unpause {t}"))
+    .wait_for(t, &format!("linux-target: probe {SAVE_AFTER}"), 300)
+    .step_within(
+        &format!("save and restore {t}"),
+        &format!(
+            "t0=$(now)
+             xl save {t} /tmp/{t}.save || exit 1
+             echo \"saved at $(now) (began $t0): $(wc -c < /tmp/{t}.save) bytes\"
+             cat /tmp/xl-{t}.log
+             xl restore -F /tmp/{t}.save > /tmp/xl-{t}-restore.log 2>&1 &
+             echo $! > /tmp/xl-{t}.pid
+             while ! grep -q 'Waiting for domain' /tmp/xl-{t}-restore.log 2>/dev/null; do
+                 kill -0 $(cat /tmp/xl-{t}.pid) || {{ cat /tmp/xl-{t}-restore.log; exit 1; }}
+                 sleep 0.1
+             done
+             cat /tmp/xl-{t}-restore.log
+             echo \"restored at $(now), domid $(xl domid {t})\"
+             rm -f /tmp/{t}.save"
+        ),
+        600,
+    )
+    .step_within(
+        &format!("re-attached {t}"),
+        &format!(
+            "while ! grep -q 'follow: stub domain .* attached' /tmp/xl-follow-{t}.log; do
+                 kill -0 $(cat /tmp/follow-{t}.pid) || {{ cat /tmp/xl-follow-{t}.log; exit 1; }}
+                 sleep 0.2
+             done
+             grep 'follow:' /tmp/xl-follow-{t}.log"
+        ),
+        300,
+    )
+    .wait_shutdown(t, 300)
+    .step_within(
+        &format!("follow {t} ends"),
+        &format!(
+            "while kill -0 $(cat /tmp/follow-{t}.pid) 2>/dev/null; do sleep 0.2; done
+             tail -n 1 /tmp/xl-follow-{t}.log"
+        ),
+        60,
+    )
+}
+
 fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
     RUN.get_or_init(|| {
         let guest = nested::kernel("guest");
+        let linux = nested::linux_target();
         let mut sc = nested::steps::stub_scenario("lifecycle");
         for c in &CASES {
             sc = follow(sc, &guest, c);
         }
-        sc.run()
+        save_restore(sc, &linux).run()
     })
 }
 
@@ -226,4 +312,67 @@ fn each_boot_is_served_exactly_by_its_own_stub() {
             }
         }
     }
+}
+
+/// The probe's CPUIDs a stub logged (its JSON audit lines).
+fn probes_logged(console: &str) -> u64 {
+    let leaf = format!(
+        "\"leaf\":\"{:#x}\"",
+        testbed::kernels::LINUX_TARGET_PROBE_LEAF
+    );
+    console
+        .lines()
+        .filter(|l| l.starts_with("{\"vcpu\":") && l.contains(&leaf))
+        .count() as u64
+}
+
+#[test]
+fn the_restored_target_is_held_until_a_new_stub_is_attached() {
+    let run = run();
+    let follow = run.xl_log(&format!("follow-{LX}"));
+    println!("{LX} (xl save, xl restore):\n{follow}");
+    eprintln!("{}", run.step(&format!("save and restore {LX}")).output);
+    assert!(
+        follow.contains("shut down with reason code 2; waiting for its UUID"),
+        "{follow}"
+    );
+    let held = follow
+        .lines()
+        .find(|l| l.contains("held paused; it had run"))
+        .unwrap_or_else(|| panic!("the restored domain was never held:\n{follow}"));
+    assert!(
+        held.ends_with("it had run 0 ns unmonitored"),
+        "the restored domain ran before the hold: {held}"
+    );
+    assert!(follow.contains("released after"), "{follow}");
+    assert!(
+        follow.contains("shut down with reason code 0; following ends"),
+        "{follow}"
+    );
+}
+
+/// Every probe the guest made was served once: the ones before the save
+/// by the first stub, the rest by the stub attached to the restored domain.
+#[test]
+fn every_probe_across_the_save_is_served_once() {
+    let run = run();
+    let g = run.console(LX);
+    run.expect_in(LX, g, testbed::kernels::LINUX_TARGET_PROBES_DONE);
+    let made = g
+        .lines()
+        .filter(|l| l.starts_with("linux-target: probe "))
+        .count() as u64;
+    assert_eq!(made, PROBES, "{g}");
+    let s = run.console(LX_STUB);
+    // The second stub's console follows the first's in the same file.
+    let second = s
+        .match_indices("stub: attached")
+        .nth(1)
+        .map(|(at, _)| at)
+        .unwrap_or_else(|| panic!("no second stub attached:\n{s}"));
+    let (before, after) = (probes_logged(&s[..second]), probes_logged(&s[second..]));
+    eprintln!("probes served: {before} before the save, {after} after the restore, of {PROBES}");
+    assert!(before >= SAVE_AFTER, "first stub served {before}");
+    assert!(after > 0, "no probe served after the restore");
+    assert_eq!(before + after, PROBES, "{s}");
 }

@@ -24,7 +24,9 @@
 //!   `attack flask: domain D (...): op=result ...` line each, then the
 //!   rights a stub must not have, see [`try_ops`]), `fuzz` (randomized
 //!   hostile rounds: garbage answers, states, storms, cycles), `deferred`
-//!   (7d: dies while an LSTAR write waits for its answer).
+//!   (7d: dies while an LSTAR write waits for its answer), `dying` (7c:
+//!   ENABLE_CHANNELS and GET_PORTS on the victim once the host has
+//!   destroyed it).
 //! - a victim given `hit=DOMID` runs the same operations on that domain
 //!   (`victim: flask: domain D: ...`) before its busy loop.
 #![no_std]
@@ -106,6 +108,7 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
                     "flask",
                     "fuzz",
                     "deferred",
+                    "dying",
                 ],
             )?;
             let t = c.number("target", 0, 1, 0x7fef)? as u16;
@@ -119,6 +122,7 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
                 "pin" => pin(t, rounds),
                 "fuzz" => fuzz(t, rounds, c.number("cycles", 0, 0, 100)?),
                 "deferred" => deferred(t),
+                "dying" => dying(t),
                 "flask" => {
                     flask(t, c.get("others").unwrap_or(""));
                     Ok(())
@@ -428,6 +432,43 @@ fn deferred(t: u16) -> Result<(), XenError> {
         core::hint::spin_loop();
     }
     println!("attack deferred: no write was held in 60 s");
+    Ok(())
+}
+
+/// Finding 7c: once the host destroys the victim (`xl destroy`), it stays
+/// findable, dying: `XEN_DOMCTL_set_target` holds a reference to the
+/// paired domain until the stub itself dies. ENABLE_CHANNELS and GET_PORTS
+/// on it must be refused (unfixed, stock `vm_event_domctl` "ignored" an op
+/// on a dying domain and returned success, here with zeroed outputs).
+fn dying(t: u16) -> Result<(), XenError> {
+    println!("attack dying: armed");
+    let deadline = time::now_ns() + 120_000_000_000;
+    loop {
+        let i = xenctl::getdomaininfo(t)?;
+        if i.flags & XEN_DOMINF_DYING != 0 {
+            break;
+        }
+        if time::now_ns() > deadline {
+            println!("attack dying: domain {t} was not destroyed in 120 s");
+            return Ok(());
+        }
+        time::sleep_ns(10_000_000);
+    }
+    let enable = match xenctl::enable_channels(t, 1) {
+        Ok(ch) => alloc::format!(
+            "ok (nr_vcpus {} slot_frames {} async_port {})",
+            ch.nr_vcpus,
+            ch.slot_frames,
+            ch.async_port
+        ),
+        Err(e) => alloc::format!("{e}"),
+    };
+    let mut ports = [0u32; 8];
+    let get_ports = match xenctl::get_ports(t, &mut ports) {
+        Ok(async_port) => alloc::format!("ok (async_port {async_port}, ports {ports:?})"),
+        Err(e) => alloc::format!("{e}"),
+    };
+    println!("attack dying: domain {t} is dying: enable={enable} get_ports={get_ports}");
     Ok(())
 }
 

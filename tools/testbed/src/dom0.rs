@@ -54,6 +54,10 @@ const XEN_PROGRAMS: &[&str] = &[
     "flask-set-bool",
 ];
 
+/// Helpers libxl runs from where it was installed (`/usr/lib/xen-4.17/bin`):
+/// `xl save` and `xl restore` run the save helper.
+const XEN_HELPERS: &[&str] = &["libxl-save-helper"];
+
 /// xenstore clients from `/usr/bin` (one multi-call binary and its links).
 const XENSTORE_CLIENTS: &[&str] = &[
     "xenstore",
@@ -244,7 +248,14 @@ pub fn build(layout: &Layout) -> anyhow::Result<Image> {
         .collect();
     // What goes into the image, not only where it comes from: a program
     // added to a list must not be missing from a cached image.
-    let contents = [XEN_PROGRAMS, XENSTORE_CLIENTS, MODULES, DLOPENED].map(|l| l.join(","));
+    let contents = [
+        XEN_PROGRAMS,
+        XEN_HELPERS,
+        XENSTORE_CLIENTS,
+        MODULES,
+        DLOPENED,
+    ]
+    .map(|l| l.join(","));
     let mut inputs: Vec<&[u8]> = vec![INIT.as_bytes(), env!("CARGO_PKG_VERSION").as_bytes()];
     inputs.extend(contents.iter().map(|c| c.as_bytes()));
     inputs.extend(names.iter().map(|n| n.as_bytes()));
@@ -282,6 +293,9 @@ pub fn build(layout: &Layout) -> anyhow::Result<Image> {
         "usr",
         "usr/bin",
         "usr/sbin",
+        "usr/lib",
+        "usr/lib/xen-4.17",
+        "usr/lib/xen-4.17/bin",
         "lib",
         "lib64",
         "lib/x86_64-linux-gnu",
@@ -316,6 +330,13 @@ pub fn build(layout: &Layout) -> anyhow::Result<Image> {
         let data =
             fs::read(&src).with_context(|| format!("staged toolstack lacks {}", src.display()))?;
         w.file(&format!("usr/sbin/{p}"), 0o755, &data)?;
+        bins.push(src);
+    }
+    for p in XEN_HELPERS {
+        let src = bin_dir.join(p);
+        let data =
+            fs::read(&src).with_context(|| format!("staged toolstack lacks {}", src.display()))?;
+        w.file(&format!("usr/lib/xen-4.17/bin/{p}"), 0o755, &data)?;
         bins.push(src);
     }
     for p in XENSTORE_CLIENTS {

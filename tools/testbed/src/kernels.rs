@@ -138,6 +138,12 @@ fn build_linux(
 /// (`exec` keeps the pid and makes the program's name the task's `comm`).
 pub const LINUX_TARGET_DONE: &str = "linux-target: still running after the write";
 
+/// What the Linux target prints after its probes when it boots with
+/// `probes=N` (the save/restore test's workload: `cpuid-probe` N times, a
+/// fifth of a second apart, each followed by `linux-target: probe I`;
+/// nothing else).
+pub const LINUX_TARGET_PROBES_DONE: &str = "linux-target: probes done";
+
 /// The LSTAR value the Linux target tries to write (canonical, and not
 /// where the kernel's syscall entry is): the demo's policy denies it.
 pub const LINUX_TARGET_BAD_LSTAR: u64 = 0xffff_ffff_dead_0000;
@@ -150,6 +156,21 @@ const TARGET_INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t devtmpfs dev /dev
+# probes=N on the kernel command line: the save/restore target (see
+# LINUX_TARGET_PROBES_DONE), N probes a fifth of a second apart.
+n=$(sed -n 's/.*probes=\([0-9]*\).*/\1/p' /proc/cmdline)
+if [ -n "$n" ]; then
+    echo "linux-target: up after $(cut -d' ' -f1 /proc/uptime)s; $n probes"
+    i=0
+    while [ $i -lt $n ]; do
+        i=$((i + 1))
+        /bin/cpuid-probe
+        echo "linux-target: probe $i"
+        sleep 0.2
+    done
+    echo "@PROBES_DONE@"
+    poweroff -f
+fi
 insmod /msr.ko || echo "linux-target: insmod msr.ko failed"
 lstar() { dd if=/dev/cpu/0/msr bs=8 count=1 skip=$((0xc0000082)) iflag=skip_bytes 2>/dev/null | od -An -tx8 | tr -d ' '; }
 echo "linux-target: up after $(cut -d' ' -f1 /proc/uptime)s; lstar $(lstar)"
@@ -182,7 +203,8 @@ pub fn linux_target(layout: &Layout, dom0: &Image) -> anyhow::Result<LinuxGuest>
         .collect();
     let init = TARGET_INIT
         .replace("@BAD@", &bad)
-        .replace("@DONE@", LINUX_TARGET_DONE);
+        .replace("@DONE@", LINUX_TARGET_DONE)
+        .replace("@PROBES_DONE@", LINUX_TARGET_PROBES_DONE);
     build_linux(
         layout,
         dom0,
