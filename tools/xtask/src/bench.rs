@@ -32,7 +32,7 @@ const VCPUS: [u32; 4] = [1, 2, 4, 8];
 pub(crate) const LEAF: &str = "0x6";
 
 /// (guest name prefix, row label)
-const ROWS: [(&str, &str); 7] = [
+const ROWS: [(&str, &str); 8] = [
     ("plain", "unmonitored"),
     ("xa", "xen-access (dom0, ring)"),
     ("ring", "vmi-consumer (dom0, ring)"),
@@ -40,13 +40,19 @@ const ROWS: [(&str, &str); 7] = [
     ("stub", "stub (slots, mode=block)"),
     ("poll", "stub (slots, mode=poll)"),
     ("one", "stub (block, 1 stub vCPU)"),
+    ("pin", "stub (poll, pCPU of its own)"),
 ];
 /// The rows of the stub domain.
-const STUB_ROWS: [&str; 3] = ["stub", "poll", "one"];
+const STUB_ROWS: [&str; 4] = ["stub", "poll", "one", "pin"];
 /// Whether `row` runs at `vcpus` target vCPUs: the 1-stub-vCPU row is the
-/// plain stub row where the target has one vCPU.
+/// plain stub row where the target has one vCPU; the pinned row needs the
+/// target on one pCPU and the stub on the other (of 2).
 fn runs(row: &str, vcpus: u32) -> bool {
-    row != "one" || vcpus > 1
+    match row {
+        "one" => vcpus > 1,
+        "pin" => vcpus == 1,
+        _ => true,
+    }
 }
 
 /// The fewest rounds whose median and spread mean something.
@@ -195,7 +201,20 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
         // The stub attaches to a booted guest, whose workload waits for
         // its go.
         _ => {
-            let mode = if row == "poll" { "poll" } else { "block" };
+            let mode = if row == "poll" || row == "pin" {
+                "poll"
+            } else {
+                "block"
+            };
+            // `pin`: the target's vCPU on pCPU 0 and the stub's on pCPU 1
+            // (dom0 unpinned), so the spinning stub never takes the
+            // target's pCPU: what `--cpus` gives where a host has pCPUs
+            // to spare, on a host that has not (dom0 shares both).
+            let (pin_target, cpus) = if row == "pin" {
+                (format!("xl vcpu-pin {guest} all 0"), " --cpus 1")
+            } else {
+                ("true".into(), "")
+            };
             let stub = format!("s{guest}");
             let sc = sc
                 .guest(
@@ -206,13 +225,18 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
                 )
                 .start(guest)
                 .wait_for(guest, "WORKLOAD-WAIT", 60)
+                .step(&format!("place {guest}"), &pin_target)
                 .step(
                     &format!("stub {guest}"),
                     &nested::steps::launch_stub(
                         &stub,
                         guest,
-                        if row == "one" { 1 } else { vcpus.min(2) },
-                        &format!("--rules cpuid,allow --log none --mode {mode}"),
+                        if row == "one" || row == "pin" {
+                            1
+                        } else {
+                            vcpus.min(2)
+                        },
+                        &format!("--rules cpuid,allow --log none --mode {mode}{cpus}"),
                     ),
                 )
                 .wait_for(&stub, "stub: attached", 60);
