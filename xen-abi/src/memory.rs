@@ -1,9 +1,12 @@
 //! `public/memory.h` (Xen 4.17): `XENMEM_add_to_physmap`,
-//! `XENMEM_add_to_physmap_batch`, `XENMEM_acquire_resource` and
-//! `XENMEM_access_op`.
+//! `XENMEM_add_to_physmap_batch`, `XENMEM_acquire_resource`,
+//! `XENMEM_access_op`, and `XENMEM_populate_physmap` /
+//! `XENMEM_decrease_reservation` (a domain's own memory).
 
 use core::mem::{offset_of, size_of};
 
+pub const XENMEM_DECREASE_RESERVATION: u32 = 1;
+pub const XENMEM_POPULATE_PHYSMAP: u32 = 6;
 pub const XENMEM_ADD_TO_PHYSMAP: u32 = 7;
 pub const XENMEM_REMOVE_FROM_PHYSMAP: u32 = 15;
 pub const XENMEM_ACCESS_OP: u32 = 21;
@@ -11,6 +14,20 @@ pub const XENMEM_ACCESS_OP: u32 = 21;
 /// way to use `XENMAPSPACE_GMFN_FOREIGN` (guestmem's frame window).
 pub const XENMEM_ADD_TO_PHYSMAP_BATCH: u32 = 23;
 pub const XENMEM_ACQUIRE_RESOURCE: u32 = 28;
+
+/// `struct xen_memory_reservation`: `nr_extents` extents of
+/// `2^extent_order` frames at the GFNs listed at `extent_start`. Xen
+/// returns how many extents it did.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenMemoryReservation {
+    /// Guest handle of the GFN list.
+    pub extent_start: u64,
+    pub nr_extents: u64,
+    pub extent_order: u32,
+    pub mem_flags: u32,
+    pub domid: u16,
+}
 
 /// `struct xen_remove_from_physmap`.
 #[repr(C)]

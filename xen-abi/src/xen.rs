@@ -69,6 +69,7 @@ impl XenError {
     pub const EPERM: XenError = XenError(1);
     pub const ENOENT: XenError = XenError(2);
     pub const ESRCH: XenError = XenError(3);
+    pub const EIO: XenError = XenError(5);
     pub const E2BIG: XenError = XenError(7);
     pub const EAGAIN: XenError = XenError(11);
     pub const ENOMEM: XenError = XenError(12);
@@ -84,10 +85,11 @@ impl XenError {
     pub const ETIME: XenError = XenError(62);
     pub const EOPNOTSUPP: XenError = XenError(95);
 
-    const NAMES: [(XenError, &'static str); 17] = [
+    const NAMES: [(XenError, &'static str); 18] = [
         (Self::EPERM, "EPERM"),
         (Self::ENOENT, "ENOENT"),
         (Self::ESRCH, "ESRCH"),
+        (Self::EIO, "EIO"),
         (Self::E2BIG, "E2BIG"),
         (Self::EAGAIN, "EAGAIN"),
         (Self::ENOMEM, "ENOMEM"),

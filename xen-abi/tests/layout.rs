@@ -557,6 +557,8 @@ fn stock_checks() -> Checks {
         XENMEM_ACCESS_OP => "XENMEM_access_op",
         XENMEM_ACQUIRE_RESOURCE => "XENMEM_acquire_resource",
         XENMEM_ADD_TO_PHYSMAP => "XENMEM_add_to_physmap",
+        XENMEM_DECREASE_RESERVATION => "XENMEM_decrease_reservation",
+        XENMEM_POPULATE_PHYSMAP => "XENMEM_populate_physmap",
         XENMEM_REMOVE_FROM_PHYSMAP => "XENMEM_remove_from_physmap",
         XENMAPSPACE_SHARED_INFO => "XENMAPSPACE_shared_info",
         XENMEM_ADD_TO_PHYSMAP_BATCH => "XENMEM_add_to_physmap_batch",
@@ -579,6 +581,13 @@ fn stock_checks() -> Checks {
         XenMemAcquireResource,
         "struct xen_mem_acquire_resource",
         [domid, type_, id, nr_frames, pad, frame, frame_list]
+    );
+    size!(c, XenMemoryReservation, "struct xen_memory_reservation");
+    offs!(
+        c,
+        XenMemoryReservation,
+        "struct xen_memory_reservation",
+        [extent_start, nr_extents, extent_order, mem_flags, domid]
     );
     size!(c, XenAddToPhysmap, "struct xen_add_to_physmap");
     offs!(
@@ -749,6 +758,7 @@ fn stock_checks() -> Checks {
         XenError::EPERM.0 => "XEN_EPERM",
         XenError::ENOENT.0 => "XEN_ENOENT",
         XenError::ESRCH.0 => "XEN_ESRCH",
+        XenError::EIO.0 => "XEN_EIO",
         XenError::E2BIG.0 => "XEN_E2BIG",
         XenError::EAGAIN.0 => "XEN_EAGAIN",
         XenError::ENOMEM.0 => "XEN_ENOMEM",

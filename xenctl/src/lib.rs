@@ -145,6 +145,33 @@ pub fn remove_from_physmap(gfn: u64) -> Result<(), XenError> {
     unsafe { hypercall::memory_op(XENMEM_REMOVE_FROM_PHYSMAP, &mut arg) }.map(drop)
 }
 
+/// `XENMEM_populate_physmap` (`populate`) or `XENMEM_decrease_reservation`
+/// of single frames at our own GFNs `gfns`; returns how many Xen did.
+fn reservation(cmd: u32, gfns: &[u64]) -> Result<u64, XenError> {
+    let mut arg = xen_abi::XenMemoryReservation {
+        extent_start: gfns.as_ptr() as u64,
+        nr_extents: gfns.len() as u64,
+        extent_order: 0,
+        mem_flags: 0,
+        domid: DOMID_SELF,
+    };
+    // SAFETY: `arg` and the GFN list it points at live across the call;
+    // for a translated caller Xen only reads the list.
+    unsafe { hypercall::memory_op(cmd, &mut arg) }
+}
+
+/// Backs our free guest frames `gfns` with new pages (within our
+/// allowance); returns how many it did.
+pub fn populate_physmap(gfns: &[u64]) -> Result<u64, XenError> {
+    reservation(xen_abi::XENMEM_POPULATE_PHYSMAP, gfns)
+}
+
+/// Gives the pages at our guest frames `gfns` back to Xen (they become
+/// holes: never touch them again); returns how many it took.
+pub fn decrease_reservation(gfns: &[u64]) -> Result<u64, XenError> {
+    reservation(xen_abi::XENMEM_DECREASE_RESERVATION, gfns)
+}
+
 /// Reinjects a trap the monitor intercepted (`XEN_DMOP_inject_event`), so it
 /// is pending when the vCPU resumes.
 pub fn inject_event(domid: u16, ev: xen_abi::XenDmOpInjectEvent) -> Result<(), XenError> {

