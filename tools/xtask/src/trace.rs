@@ -34,11 +34,13 @@ fn start_trace(sc: Scenario, row: &str) -> Scenario {
     sc.step_may_fail(
         &format!("xentrace {g}"),
         &format!(
-            "rm -f /tmp/{g}.trc
+            "{}
+             rm -f /tmp/{g}.trc
              xentrace -D -e {MASK} -S 512 /tmp/{g}.trc > /tmp/{g}.xentrace.log 2>&1 &
              echo $! > /tmp/{g}.xentrace.pid
              while [ ! -s /tmp/{g}.trc ] && kill -0 $(cat /tmp/{g}.xentrace.pid); do sleep 0.1; done
-             kill -0 $(cat /tmp/{g}.xentrace.pid) || {{ cat /tmp/{g}.xentrace.log; exit 1; }}"
+             kill -0 $(cat /tmp/{g}.xentrace.pid) || {{ cat /tmp/{g}.xentrace.log; exit 1; }}",
+            crate::bench::DOM0_STATE
         ),
         30,
     )
