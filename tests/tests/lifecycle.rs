@@ -103,6 +103,12 @@ fn follow(sc: Scenario, guest: &std::path::Path, c: &Case) -> Scenario {
     } else {
         sc
     };
+    followed_to_the_end(sc, t)
+}
+
+/// Waits until the follower of `t` has attached a new stub to the new
+/// domain, then until `t` ends and the follower with it.
+fn followed_to_the_end(sc: Scenario, t: &str) -> Scenario {
     sc.step_within(
         &format!("re-attached {t}"),
         &format!(
@@ -140,7 +146,7 @@ const SAVE_AFTER: u64 = 10;
 fn save_restore(sc: Scenario, linux: &nested::LinuxGuest) -> Scenario {
     use testbed::kernels::LINUX_TARGET_PROBE_LEAF;
     let (t, s) = (LX, LX_STUB);
-    sc.guest(
+    let sc = sc.guest(
         Guest::pvh(t, &linux.vmlinux)
             .ramdisk(&linux.initrd)
             .memory_mb(128)
@@ -180,27 +186,8 @@ fn save_restore(sc: Scenario, linux: &nested::LinuxGuest) -> Scenario {
              rm -f /tmp/{t}.save"
         ),
         600,
-    )
-    .step_within(
-        &format!("re-attached {t}"),
-        &format!(
-            "while ! grep -q 'follow: stub domain .* attached' /tmp/xl-follow-{t}.log; do
-                 kill -0 $(cat /tmp/follow-{t}.pid) || {{ cat /tmp/xl-follow-{t}.log; exit 1; }}
-                 sleep 0.2
-             done
-             grep 'follow:' /tmp/xl-follow-{t}.log"
-        ),
-        300,
-    )
-    .wait_shutdown(t, 300)
-    .step_within(
-        &format!("follow {t} ends"),
-        &format!(
-            "while kill -0 $(cat /tmp/follow-{t}.pid) 2>/dev/null; do sleep 0.2; done
-             tail -n 1 /tmp/xl-follow-{t}.log"
-        ),
-        60,
-    )
+    );
+    followed_to_the_end(sc, t)
 }
 
 fn run() -> &'static Run {
