@@ -231,30 +231,40 @@ fn scenario_completes() {
     run().assert_ok();
 }
 
+/// The follower of `t` saw it shut down with `code`, held the new domain
+/// before it had run at all, released it once a new stub was attached, and
+/// ended with the new domain's poweroff. Prints the follower's log.
+fn assert_held_and_released(run: &Run, t: &str, code: u32) {
+    let follow = run.xl_log(&format!("follow-{t}"));
+    println!("{follow}");
+    assert!(
+        follow.contains(&format!(
+            "shut down with reason code {code}; waiting for its UUID"
+        )),
+        "{t}: {follow}"
+    );
+    let held = follow
+        .lines()
+        .find(|l| l.contains("held paused; it had run"))
+        .unwrap_or_else(|| panic!("{t}: the new domain was never held:\n{follow}"));
+    assert!(
+        held.ends_with("it had run 0 ns unmonitored"),
+        "{t}: the new domain ran before the hold: {held}"
+    );
+    assert!(follow.contains("released after"), "{t}: {follow}");
+    assert!(
+        follow.contains("shut down with reason code 0; following ends"),
+        "{t}: {follow}"
+    );
+}
+
 #[test]
 fn the_rebooted_target_is_held_until_a_new_stub_is_attached() {
     let run = run();
     for c in &CASES {
         let t = c.target;
-        let follow = run.xl_log(&format!("follow-{t}"));
-        println!("{t} (then={}):\n{follow}", c.then);
-        assert!(
-            follow.contains("shut down with reason code 1; waiting for its UUID"),
-            "{t}: {follow}"
-        );
-        let held = follow
-            .lines()
-            .find(|l| l.contains("held paused; it had run"))
-            .unwrap_or_else(|| panic!("{t}: the new domain was never held:\n{follow}"));
-        assert!(
-            held.ends_with("it had run 0 ns unmonitored"),
-            "{t}: the new domain ran before the hold: {held}"
-        );
-        assert!(follow.contains("released after"), "{t}: {follow}");
-        assert!(
-            follow.contains("shut down with reason code 0; following ends"),
-            "{t}: {follow}"
-        );
+        println!("{t} (then={}):", c.then);
+        assert_held_and_released(run, t, 1);
         // xl restarted the domain once and then let it go.
         let xl = run.xl_log(t);
         assert_eq!(run.shutdown_reason(t), Some(1), "{t}: {xl}");
@@ -316,26 +326,9 @@ fn probes_logged(console: &str) -> u64 {
 #[test]
 fn the_restored_target_is_held_until_a_new_stub_is_attached() {
     let run = run();
-    let follow = run.xl_log(&format!("follow-{LX}"));
-    println!("{LX} (xl save, xl restore):\n{follow}");
+    println!("{LX} (xl save, xl restore):");
     eprintln!("{}", run.step(&format!("save and restore {LX}")).output);
-    assert!(
-        follow.contains("shut down with reason code 2; waiting for its UUID"),
-        "{follow}"
-    );
-    let held = follow
-        .lines()
-        .find(|l| l.contains("held paused; it had run"))
-        .unwrap_or_else(|| panic!("the restored domain was never held:\n{follow}"));
-    assert!(
-        held.ends_with("it had run 0 ns unmonitored"),
-        "the restored domain ran before the hold: {held}"
-    );
-    assert!(follow.contains("released after"), "{follow}");
-    assert!(
-        follow.contains("shut down with reason code 0; following ends"),
-        "{follow}"
-    );
+    assert_held_and_released(run, LX, 2);
 }
 
 /// Every probe the guest made was served once: the ones before the save
