@@ -325,19 +325,18 @@ pub fn build(layout: &Layout) -> anyhow::Result<Image> {
 
     let bin_dir = stage.join("usr/lib/xen-4.17/bin");
     let mut bins = Vec::new();
-    for p in XEN_PROGRAMS {
-        let src = bin_dir.join(p);
-        let data =
-            fs::read(&src).with_context(|| format!("staged toolstack lacks {}", src.display()))?;
-        w.file(&format!("usr/sbin/{p}"), 0o755, &data)?;
-        bins.push(src);
-    }
-    for p in XEN_HELPERS {
-        let src = bin_dir.join(p);
-        let data =
-            fs::read(&src).with_context(|| format!("staged toolstack lacks {}", src.display()))?;
-        w.file(&format!("usr/lib/xen-4.17/bin/{p}"), 0o755, &data)?;
-        bins.push(src);
+    // Programs go on the PATH; helpers where libxl runs them from.
+    for (list, dest) in [
+        (XEN_PROGRAMS, "usr/sbin"),
+        (XEN_HELPERS, "usr/lib/xen-4.17/bin"),
+    ] {
+        for p in list {
+            let src = bin_dir.join(p);
+            let data = fs::read(&src)
+                .with_context(|| format!("staged toolstack lacks {}", src.display()))?;
+            w.file(&format!("{dest}/{p}"), 0o755, &data)?;
+            bins.push(src);
+        }
     }
     for p in XENSTORE_CLIENTS {
         let src = stage.join("usr/bin").join(p);
