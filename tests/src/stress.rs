@@ -111,3 +111,54 @@ pub fn verdict(run: &Run) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The shape of the one stall seen in the stub suite (issue 14), repeated
+/// `rounds` times in one boot: a 2-vCPU target doing `count` CPUIDs per
+/// vCPU, served by a 1-vCPU stub in block mode (`SCHEDOP_poll` on masked
+/// ports). A watcher reads the stub's published `served` every 0.2 s; if
+/// it stands still for 10 s while the target lives, it prints what Xen
+/// says of the vCPUs (`xl vcpu-list`, the domain dump of debug key `q`,
+/// Xen's log) and fails the boot there.
+pub fn serve_scenario(rounds: u32, count: u32) -> Scenario {
+    let guest = crate::kernel("guest");
+    let mut sc = crate::steps::stub_scenario("stress-serve");
+    for r in 0..rounds {
+        let (t, s) = (format!("w{r}"), format!("ws{r}"));
+        sc = sc
+            .guest(
+                Guest::pvh(&t, &guest)
+                    .vcpus(2)
+                    .seclabel(TARGET_LABEL)
+                    .cmdline(&format!("kinds=cpuid count={count} leaves=0x6 go=xenstore")),
+            )
+            .start(&t)
+            .wait_for(&t, "WORKLOAD-WAIT", 60)
+            .step(
+                &format!("launch {s}"),
+                &launch_stub(&s, &t, 1, "--rules cpuid,allow --log none"),
+            )
+            .wait_for(&s, "stub: attached", 60)
+            .go(&t)
+            .step_within(
+                &format!("watch {s}"),
+                &format!(
+                    "p=/local/domain/$(xl domid {s})/data/vmi/served; last=-1; still=0
+                     while xl domid {t} > /dev/null 2>&1; do
+                         n=$(xenstore-read $p 2>/dev/null || echo 0)
+                         if [ \"$n\" = \"$last\" ]; then still=$((still + 1)); else still=0; last=$n; fi
+                         if [ $still -ge 50 ]; then
+                             echo \"STALL: served=$n for 10 s\"
+                             xl vcpu-list {t} {s}; xl debug-keys q; xl dmesg | tail -n 200
+                             exit 1
+                         fi
+                         sleep 0.2
+                     done
+                     echo served=$last"
+                ),
+                600,
+            )
+            .wait_shutdown(&t, 60)
+            .wait_shutdown(&s, 60);
+    }
+    sc
+}

@@ -5,7 +5,10 @@
 //! log folder is printed. It measures; it asserts nothing. `--no-stub`
 //! runs the same targets unmonitored (no stub, no vm_event). `--pause` boots
 //! the smallest reproducer instead: a busy guest paused CYCLES times by `xl
-//! pause` (`nested::stress::pause_scenario`).
+//! pause` (`nested::stress::pause_scenario`). `--serve` boots the shape of
+//! the one serving stall seen (issue 14) CYCLES times per boot: a 2-vCPU
+//! target, 20,000 CPUIDs per vCPU, served by a 1-vCPU stub in block mode,
+//! watched for 10 s without progress (`nested::stress::serve_scenario`).
 
 use std::time::Instant;
 
@@ -15,6 +18,7 @@ use testbed::Layout;
 pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
     let stubs = !args.iter().any(|a| a == "--no-stub");
     let pause = args.iter().any(|a| a == "--pause");
+    let serve = args.iter().any(|a| a == "--serve");
     let args: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     let boots: u32 = match args.first() {
         Some(n) => n.parse().context("soak N: N must be a number of boots")?,
@@ -25,14 +29,17 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
             .parse()
             .context("soak N CYCLES: CYCLES must be a number")?,
         None if pause => 300,
+        None if serve => 10,
         None => 6,
     };
     let art = testbed::prepare(layout)?;
     println!(
         "soak: {boots} boot(s) of the stress scenario ({cycles} {} each, {}) on QEMU {} ({} patch(es)), Xen {}",
-        if pause { "pause rounds" } else { "cycles" },
+        if pause { "pause rounds" } else if serve { "served targets" } else { "cycles" },
         if pause {
             "a busy 2-vCPU guest paused by xl, no stub"
+        } else if serve {
+            "2 target vCPUs on a 1-vCPU stub, mode=block, watched for stalls"
         } else if stubs {
             "with stubs"
         } else {
@@ -47,6 +54,8 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
     for i in 1..=boots {
         let sc = if pause {
             nested::stress::pause_scenario(cycles, 2)
+        } else if serve {
+            nested::stress::serve_scenario(cycles, 20_000)
         } else {
             nested::stress::scenario(cycles, stubs)
         };
