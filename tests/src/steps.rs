@@ -23,6 +23,31 @@ pub fn launch_stub(stub: &str, target: &str, vcpus: u32, extra: &str) -> String 
     )
 }
 
+/// A shell loop that reads `stub`'s published `served` counter every
+/// 0.2 s until `done` (a shell test on `$n`, the counter's last value)
+/// holds. If the counter stands still for `still_s` seconds first, the
+/// stub has stopped serving: it prints what Xen says of both domains'
+/// vCPUs (`xl vcpu-list`, the domain dump of debug key `q`, the tail of
+/// Xen's log) and exits 1, so the step fails with the evidence rather
+/// than at its timeout. Ends with `served=N` on success.
+pub fn watch_served(stub: &str, target: &str, done: &str, still_s: u32) -> String {
+    let still_reads = still_s * 5;
+    format!(
+        "p=/local/domain/$(xl domid {stub})/data/vmi/served; n=-1; still=0
+         until {done}; do
+             last=$n; n=$(xenstore-read $p 2>/dev/null || echo 0)
+             if [ \"$n\" = \"$last\" ]; then still=$((still + 1)); else still=0; fi
+             if [ $still -ge {still_reads} ]; then
+                 echo \"STALL: served=$n for {still_s} s\"
+                 xl vcpu-list {target} {stub}; xl debug-keys q; xl dmesg | tail -n 200
+                 exit 1
+             fi
+             sleep 0.2
+         done
+         echo served=$n"
+    )
+}
+
 /// The shell step that prints Xen's counters of `target`'s vm_event
 /// channels, the line Xen printed when they closed. The domid is read from
 /// `/tmp/{target}.domid`, saved while the domain existed.

@@ -141,19 +141,11 @@ pub fn serve_scenario(rounds: u32, count: u32) -> Scenario {
             .go(&t)
             .step_within(
                 &format!("watch {s}"),
-                &format!(
-                    "p=/local/domain/$(xl domid {s})/data/vmi/served; last=-1; still=0
-                     while xl domid {t} > /dev/null 2>&1; do
-                         n=$(xenstore-read $p 2>/dev/null || echo 0)
-                         if [ \"$n\" = \"$last\" ]; then still=$((still + 1)); else still=0; last=$n; fi
-                         if [ $still -ge 50 ]; then
-                             echo \"STALL: served=$n for 10 s\"
-                             xl vcpu-list {t} {s}; xl debug-keys q; xl dmesg | tail -n 200
-                             exit 1
-                         fi
-                         sleep 0.2
-                     done
-                     echo served=$last"
+                &crate::steps::watch_served(
+                    &s,
+                    &t,
+                    &format!("! xl domid {t} > /dev/null 2>&1"),
+                    10,
                 ),
                 600,
             )

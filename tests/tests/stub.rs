@@ -11,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use nested::steps::launch_stub as launch;
+use nested::steps::{launch_stub as launch, watch_served};
 use nested::{Guest, Run};
 use workload::{Kind, Report};
 
@@ -187,18 +187,8 @@ fn run() -> &'static Run {
                 .step(
                     &format!("xl {how} {sn}"),
                     &format!(
-                        "p=/local/domain/$(xl domid {sn})/data/vmi/served; n=0
-                         until [ \"$(xenstore-read $p 2>/dev/null || echo 0)\" -gt 200 ]; do
-                             sleep 0.2; n=$((n + 1))
-                             # Stalled: what the vCPUs and Xen say, before the timeout.
-                             if [ $n -ge 250 ]; then
-                                 echo \"served=$(xenstore-read $p) after 50 s\"
-                                 xl vcpu-list {tn} {sn}; xl debug-keys q; xl dmesg | tail -n 60
-                                 exit 1
-                             fi
-                         done
-                         echo served=$(xenstore-read $p)
-                         xl {how} {sn}"
+                        "{}\n xl {how} {sn}",
+                        watch_served(&sn, &tn, "[ \"$n\" -gt 200 ]", 50)
                     ),
                 )
                 .wait_shutdown(&sn, 60)
