@@ -49,6 +49,10 @@ pub struct Run {
     pub timed_out: bool,
     /// The scenario script reached its end.
     pub completed: bool,
+    /// The first step after which dom0's rootfs (`/`, `/tmp`) had no free
+    /// block: from there on, files written to it (step outputs, xl's log)
+    /// come back empty or cut.
+    pub rootfs_full: Option<usize>,
     pub elapsed: Duration,
 }
 
@@ -69,6 +73,7 @@ pub(crate) fn parse(sc: &Scenario, boot: Boot) -> Run {
     let mut files = BTreeMap::new();
     let mut completed = false;
     let mut cur_step: Option<usize> = None;
+    let mut rootfs_full = None;
     let mut cur_file: Option<(String, String)> = None;
     let data = boot.data_log.replace('\r', "");
     for line in data.lines() {
@@ -101,6 +106,9 @@ pub(crate) fn parse(sc: &Scenario, boot: Boot) -> Run {
                         files.insert(n, c);
                     }
                 }
+                Some("rootfs-full") => {
+                    rootfs_full = rootfs_full.or(w.next().and_then(|s| s.parse().ok()));
+                }
                 Some("done") => completed = true,
                 _ => {}
             }
@@ -123,6 +131,7 @@ pub(crate) fn parse(sc: &Scenario, boot: Boot) -> Run {
         files,
         timed_out: boot.timed_out,
         completed,
+        rootfs_full,
         elapsed: boot.elapsed,
     };
     for (name, content) in &run.files {
@@ -175,6 +184,10 @@ impl Run {
         }
         if let Some(needle) = self.xen_crash() {
             why.push(format!("Xen's log has '{needle}'"));
+        }
+        if let Some(i) = self.rootfs_full {
+            let label = self.steps.get(i).map_or("?", |s| s.label.as_str());
+            why.push(format!("dom0's rootfs was full after step {i} '{label}'"));
         }
         (!why.is_empty()).then(|| why.join(", "))
     }
@@ -423,6 +436,27 @@ mod tests {
         assert_eq!(run.console("absent"), "");
         assert!(dir.join("guest-g.log").exists());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_full_rootfs_is_a_break_of_the_bed_naming_the_step() {
+        let sc = Scenario::new("unit4")
+            .step("fill", "x")
+            .step("start g", "x");
+        let boot = Boot {
+            xen_log: String::new(),
+            data_log: "@@BED step-begin 0 1\n@@BED step-end 0 rc=0 2\n@@BED rootfs-full 0\n\
+                       @@BED step-begin 1 2\n@@BED step-end 1 rc=1 3\n@@BED rootfs-full 1\n\
+                       @@BED done\n"
+                .into(),
+            timed_out: false,
+            elapsed: Duration::from_secs(1),
+            log_dir: std::env::temp_dir(),
+        };
+        let run = parse(&sc, boot);
+        assert_eq!(run.rootfs_full, Some(0));
+        let why = run.bed_break().unwrap_or_default();
+        assert!(why.contains("rootfs was full after step 0 'fill'"), "{why}");
     }
 
     #[test]

@@ -91,21 +91,21 @@ pub fn linux_rules() -> String {
 /// for both to end. `sc` must carry the stub ([`stub_scenario`]).
 pub fn with_linux_target(sc: Scenario, linux: &crate::LinuxGuest) -> Scenario {
     let (t, s) = (LINUX_TARGET, LINUX_STUB);
+    let target = crate::Guest::pvh(t, &linux.vmlinux)
+        .ramdisk(&linux.initrd)
+        .memory_mb(256)
+        .seclabel("system_u:system_r:vmi_target_t")
+        .cmdline("console=hvc0 quiet");
+    let vmlinux = target.kernel_file();
     sc.file("/scenario/vmi-profile", &crate::dom0_tool("vmi-profile"))
-        .guest(
-            crate::Guest::pvh(t, &linux.vmlinux)
-                .ramdisk(&linux.initrd)
-                .memory_mb(256)
-                .seclabel("system_u:system_r:vmi_target_t")
-                .cmdline("console=hvc0 quiet"),
-        )
+        .guest(target)
         // Paused until its stub serves: monitored from boot.
         .start_paused(t)
         .step(
             "vmi-profile",
             &format!(
                 "chmod +x /scenario/vmi-profile
-                 /scenario/vmi-profile /scenario/{t}.kernel -o /tmp/{t}.profile
+                 /scenario/vmi-profile {vmlinux} -o /tmp/{t}.profile
                  cat /tmp/{t}.profile"
             ),
         )

@@ -63,7 +63,8 @@ pub fn add_traced_round(mut sc: Scenario, kernel: &Path) -> Scenario {
                  while kill -0 $(cat /tmp/{g}.xentrace.pid) 2>/dev/null; do sleep 0.1; done
                  ls -l /tmp/{g}.trc
                  /scenario/vmi-trace /tmp/{g}.trc --target $(cat /tmp/{g}.domid) {consumer} \
-                    --leaf {LEAF} --label {row}"
+                    --leaf {LEAF} --label {row}
+                 rc=$?; rm -f /tmp/{g}.trc; exit $rc"
             ),
             120,
         );
