@@ -22,13 +22,35 @@ const QUIET_COUNT: u32 = 150;
 /// (target vCPUs, stub vCPUs, how the stub waits): `poll` where the
 /// target's vCPU finds its answers in Xen while it waits (patch 0015), CR
 /// and MSR writes among them, whose denial must hold there too (patch
-/// 0016).
-const PAIRS: [(u32, u32, &str); 4] = [
+/// 0016); `spin` is block mode looking on for 200 µs after each answer,
+/// on stub vCPUs with two ports each (unmasked: their upcalls come while
+/// it spins).
+const PAIRS: [(u32, u32, &str); 5] = [
     (1, 1, "poll"),
     (2, 1, "block"),
     (2, 2, "block"),
     (4, 2, "block"),
+    (4, 2, "spin"),
 ];
+
+/// The target's and the stub's names of a pair.
+fn pair_names(t: u32, s: u32, mode: &str) -> (String, String) {
+    let tn = match mode {
+        "spin" => format!("t{t}s{s}spin"),
+        _ => format!("t{t}s{s}"),
+    };
+    let sn = format!("stub-{tn}");
+    (tn, sn)
+}
+
+/// The launcher's flags for a pair's mode.
+fn mode_flags(mode: &str) -> &'static str {
+    match mode {
+        "poll" => "--mode poll",
+        "spin" => "--mode block --spin 200",
+        _ => "--mode block",
+    }
+}
 const TARGET_LABEL: &str = "system_u:system_r:vmi_target_t";
 
 /// The test policy (inline: `;` between rules, `,` between words): deny
@@ -67,7 +89,7 @@ fn run() -> &'static Run {
         let guest = nested::kernel("guest");
         let mut sc = nested::steps::stub_scenario("stub");
         for (t, s, mode) in PAIRS {
-            let (tn, sn) = (format!("t{t}s{s}"), format!("stub-t{t}s{s}"));
+            let (tn, sn) = pair_names(t, s, mode);
             sc = sc
                 .guest(target(&tn, &guest, t))
                 .start(&tn)
@@ -78,7 +100,7 @@ fn run() -> &'static Run {
                 .wait_for(&tn, "WORKLOAD-WAIT", 60)
                 .step(
                     &format!("launch {sn}"),
-                    &launch(&sn, &tn, s, &format!("--rules '{RULES}' --mode {mode}")),
+                    &launch(&sn, &tn, s, &format!("--rules '{RULES}' {}", mode_flags(mode))),
                 )
                 .wait_for(&sn, "stub: attached", 60)
                 .go(&tn)
@@ -220,6 +242,12 @@ fn run() -> &'static Run {
                 &edited_stub("dup-key", "s/extra = \"/extra = \"ring_frames=17 /"),
             )
             .wait_shutdown("dup-key", 60)
+            // A spin for a mode that never blocks: named, not ignored.
+            .step(
+                "launch spin-poll",
+                &edited_stub("spin-poll", "s/mode=block/mode=poll spin=50/"),
+            )
+            .wait_shutdown("spin-poll", 60)
             // A hypervisor the stub cannot speak to (forced: the stub is
             // told it speaks 4.19's domctls) is named by the launcher before
             // it creates anything, and by the stub before its first domctl.
@@ -313,7 +341,7 @@ fn report(run: &Run, guest: &str) -> Report {
 fn every_event_is_served_once_and_the_policy_holds() {
     let run = run();
     for (t, s, mode) in PAIRS {
-        let (tn, sn) = (format!("t{t}s{s}"), format!("stub-t{t}s{s}"));
+        let (tn, sn) = pair_names(t, s, mode);
         let rep = report(run, &tn);
         let console = run.console(&sn);
         // Xen's counters: how many answers the waiting vCPU took itself.
@@ -555,6 +583,12 @@ fn refused_starts_are_one_line_and_leave_the_target_alone() {
         "{}",
         run.xl_log("dup-key")
     );
+    run.expect_in(
+        "spin-poll stub",
+        run.console("spin-poll"),
+        "stubdom: bad command line: field 'spin': only for mode=block (mode=poll never blocks)",
+    );
+    assert_eq!(run.shutdown_reason("spin-poll"), Some(3));
     let wr = run.step("launcher wrong release");
     assert_eq!(wr.status, Some(1), "{}", wr.output);
     run.expect_in(

@@ -11,6 +11,9 @@ pub const POLICY: &str = "policy";
 pub const LOG: &str = "log";
 /// `mode=block|poll`: how a stub vCPU waits for its ports.
 pub const MODE: &str = "mode";
+/// `spin=<µs>`: in block mode, how long a stub vCPU keeps looking at its
+/// slots after an answer before it blocks (0: it blocks at once).
+pub const SPIN: &str = "spin";
 /// `ring_frames=1..16`: the async ring's size in 4 KiB frames.
 pub const RING_FRAMES: &str = "ring_frames";
 /// `seconds=N`: detach after N seconds (0: never).
@@ -27,6 +30,7 @@ pub const KEYS: &[&str] = &[
     POLICY,
     LOG,
     MODE,
+    SPIN,
     RING_FRAMES,
     SECONDS,
     TEST_RELEASE,
@@ -36,6 +40,8 @@ pub const KEYS: &[&str] = &[
 pub const LOG_LEVELS: &[&str] = &["all", "violations", "none"];
 /// `mode=` values.
 pub const MODES: &[&str] = &["block", "poll"];
+/// Largest `spin=` (10 ms: longer is `mode=poll`).
+pub const MAX_SPIN_US: u64 = 10_000;
 /// Largest `ring_frames=`.
 pub const MAX_RING_FRAMES: u32 = 16;
 /// Largest `seconds=` (a year).

@@ -6,6 +6,7 @@
 //! | `policy=<rules>` | an inline policy: rules separated by `;`, words by `,` (`msr,msr=0xc0000082,deny;any,allow`) | the first PVH module (xl `ramdisk=`) |
 //! | `log=all\|violations\|none` | which audit records go to the console | `all` |
 //! | `mode=block\|poll` | how a stub vCPU waits for its ports | `block` |
+//! | `spin=<µs>` | block mode: after an answer, keep looking at the slots this long before blocking (0..=10000) | `0` |
 //! | `ring_frames=R` | async ring size in 4 KiB frames (1..=16) | `1` |
 //! | `seconds=N` | detach after N seconds (0 = never) | `0` |
 //! | `test_release=M.m` | tests only: the Xen release the stub believes it speaks | 4.17 |
@@ -39,6 +40,8 @@ pub struct Config {
     pub profile_text: Option<String>,
     pub log: LogMode,
     pub wait: WaitMode,
+    /// Block mode: how long a vCPU keeps looking after an answer (`spin=`).
+    pub spin_ns: u64,
     pub ring_frames: u32,
     pub deadline_ns: Option<u64>,
     /// The Xen release whose domctls the stub issues (`test_release=`).
@@ -90,6 +93,13 @@ impl Config {
             "poll" => WaitMode::Poll,
             _ => WaitMode::Block,
         };
+        let spin_us = c.number(key::SPIN, 0, 0, key::MAX_SPIN_US).map_err(e)?;
+        if spin_us > 0 && wait == WaitMode::Poll {
+            return Err(alloc::format!(
+                "field '{}': only for mode=block (mode=poll never blocks)",
+                key::SPIN
+            ));
+        }
         let ring_frames = c
             .number(key::RING_FRAMES, 1, 1, key::MAX_RING_FRAMES.into())
             .map_err(e)? as u32;
@@ -110,6 +120,7 @@ impl Config {
             profile_text: profile_text.map(String::from),
             log,
             wait,
+            spin_ns: spin_us * 1000,
             ring_frames,
             deadline_ns: (seconds > 0).then(|| boot::time::now_ns() + seconds * 1_000_000_000),
             release,

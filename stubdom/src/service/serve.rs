@@ -113,6 +113,11 @@ pub(super) fn serve(ctx: &Context, me: u32) {
     // Xen reads a FINISH slot only when notified, so until a send gets
     // through that vCPU stays paused. Retried on every pass.
     let mut unsent: Vec<u32> = Vec::new();
+    // `spin=`: until then, a blocking vCPU keeps looking instead of
+    // waiting. Where the target runs on another pCPU, its next event
+    // often comes within microseconds of an answer: caught spinning, it
+    // costs no block, no wake-up and no scheduler switch on either side.
+    let mut spin_until = 0;
     while !STOP.load(Ordering::Acquire) {
         // A swap, not a store: it is a full barrier, so the slot loads
         // below cannot be done before the flag is cleared (an event that
@@ -157,6 +162,9 @@ pub(super) fn serve(ctx: &Context, me: u32) {
             if answered && notify(stats, a.local_ports[v as usize]).is_err() && !unsent.contains(&v)
             {
                 unsent.push(v);
+            }
+            if answered && cfg.spin_ns > 0 {
+                spin_until = time::now_ns() + cfg.spin_ns;
             }
             // Answered and notified: now the console.
             if let Some(rec) = record {
@@ -215,6 +223,7 @@ pub(super) fn serve(ctx: &Context, me: u32) {
         match cfg.wait {
             _ if !unsent.is_empty() => core::hint::spin_loop(),
             WaitMode::Poll => core::hint::spin_loop(),
+            WaitMode::Block if spin_until > time::now_ns() => core::hint::spin_loop(),
             WaitMode::Block if polled => {
                 // Bounded, so vCPU 0 keeps checking on the target.
                 if boot::sched::poll(&ports, time::now_ns() + wait_ns).is_err() {

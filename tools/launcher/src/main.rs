@@ -4,7 +4,7 @@
 //! vmi-launch --target <name|domid> --kernel <stubdom ELF>
 //!            (--policy <file> | --rules '<inline rules>')
 //!            [--name <stub name>] [--vcpus N] [--memory MiB]
-//!            [--log all|violations|none] [--mode block|poll]
+//!            [--log all|violations|none] [--mode block|poll] [--spin US]
 //!            [--ring-frames R] [--seconds N] [--seclabel <label>] [--tsc-native]
 //!            [--config-out <path>] [--foreground | --follow [--follow-timeout S]]
 //!            [--dry-run]
@@ -39,7 +39,7 @@ mod placement;
 mod xc;
 
 const USAGE: &str = "usage: vmi-launch --target <name|domid> --kernel <stubdom> (--policy <file> | --rules '<rules>') \
-[--name N] [--vcpus N] [--memory MiB] [--log all|violations|none] [--mode block|poll] [--ring-frames R] \
+[--name N] [--vcpus N] [--memory MiB] [--log all|violations|none] [--mode block|poll] [--spin US] [--ring-frames R] \
 [--seconds N] [--seclabel L] [--tsc-native] [--profile FILE] [--cpus auto|none|LIST] [--config-out PATH] [--foreground | --follow [--follow-timeout S]] [--dry-run]
        [--test-release MAJOR.MINOR]
        vmi-launch --pair <stub> --target <name|domid>";
@@ -62,6 +62,8 @@ struct Launch {
     memory: u32,
     log: String,
     mode: String,
+    /// Block mode: µs a stub vCPU keeps looking after an answer (0: none).
+    spin: u64,
     ring_frames: u32,
     /// Detach after this many seconds (0: never).
     seconds: u64,
@@ -95,6 +97,7 @@ fn parse(args: &[String]) -> Result<Launch, String> {
         memory: 32,
         log: "all".into(),
         mode: "block".into(),
+        spin: 0,
         ring_frames: 1,
         seconds: 0,
         seclabel: DEFAULT_SECLABEL.into(),
@@ -128,6 +131,7 @@ fn parse(args: &[String]) -> Result<Launch, String> {
             "--memory" => l.memory = num(val("MiB")?, 8, 4096)? as u32,
             "--log" => l.log = one_of(val("a level")?, key::LOG_LEVELS, a)?,
             "--mode" => l.mode = one_of(val("a mode")?, key::MODES, a)?,
+            "--spin" => l.spin = num(val("microseconds")?, 0, key::MAX_SPIN_US)?,
             "--ring-frames" => {
                 l.ring_frames = num(val("frames")?, 1, key::MAX_RING_FRAMES.into())? as u32
             }
@@ -163,6 +167,9 @@ fn parse(args: &[String]) -> Result<Launch, String> {
             "--follow stays in the foreground itself; it excludes --foreground and --dry-run"
                 .into(),
         );
+    }
+    if l.spin > 0 && l.mode != "block" {
+        return Err("--spin: only for --mode block (poll never blocks)".into());
     }
     match (&l.policy, &l.rules) {
         (None, None) => {
@@ -299,6 +306,9 @@ fn config_with(
         key::RING_FRAMES,
         l.ring_frames
     );
+    if l.spin > 0 {
+        let _ = write!(extra, " {}={}", key::SPIN, l.spin);
+    }
     if l.seconds > 0 {
         let _ = write!(extra, " {}={}", key::SECONDS, l.seconds);
     }
@@ -570,7 +580,7 @@ mod tests {
     fn every_stub_key_has_an_option_and_is_written_once() {
         // Every option that feeds the stub's command line, set.
         let l = parse(&args(
-            "--target 3 --kernel /k --rules any,allow --log none --mode poll \
+            "--target 3 --kernel /k --rules any,allow --log none --mode block --spin 50 \
              --ring-frames 4 --seconds 30 --test-release 4.19",
         ))
         .unwrap();
@@ -585,7 +595,7 @@ mod tests {
         let c = config(&l, 3);
         assert!(
             c.contains(
-                "target=3 log=none mode=poll ring_frames=4 seconds=30 test_release=4.19 policy=any,allow"
+                "target=3 log=none mode=block ring_frames=4 spin=50 seconds=30 test_release=4.19 policy=any,allow"
             ),
             "{c}"
         );
@@ -608,6 +618,10 @@ mod tests {
         assert!(
             e("--target t --kernel /k --policy /p --vcpus 0").contains("not a number in 1..=128")
         );
+        assert!(e("--target t --kernel /k --policy /p --mode poll --spin 5")
+            .starts_with("--spin: only for --mode block"));
+        assert!(e("--target t --kernel /k --policy /p --spin 10001")
+            .contains("not a number in 0..=10000"));
         assert!(e("--target t --kernel /k --policy /p --log loud")
             .contains("not one of all, violations, none"));
         assert!(e("--target t --kernel /k --policy /p --colour red")

@@ -32,7 +32,7 @@ const VCPUS: [u32; 4] = [1, 2, 4, 8];
 pub(crate) const LEAF: &str = "0x6";
 
 /// (guest name prefix, row label)
-const ROWS: [(&str, &str); 8] = [
+const ROWS: [(&str, &str); 11] = [
     ("plain", "unmonitored"),
     ("xa", "xen-access (dom0, ring)"),
     ("ring", "vmi-consumer (dom0, ring)"),
@@ -41,16 +41,23 @@ const ROWS: [(&str, &str); 8] = [
     ("poll", "stub (slots, mode=poll)"),
     ("one", "stub (block, 1 stub vCPU)"),
     ("pin", "stub (poll, pCPU of its own)"),
+    ("spin", "stub (block, spin=200)"),
+    ("pinspin", "stub (spin=200, own pCPU)"),
+    ("pinblock", "stub (block, own pCPU)"),
 ];
+/// The `spin` row's `--spin`, in µs: under TCG an unmonitored CPUID alone
+/// takes ~30-60 µs, so a target's next event comes some 100 µs after an
+/// answer.
+const SPIN_US: u32 = 200;
 /// The rows of the stub domain.
-const STUB_ROWS: [&str; 4] = ["stub", "poll", "one", "pin"];
+const STUB_ROWS: [&str; 7] = ["stub", "poll", "one", "pin", "spin", "pinspin", "pinblock"];
 /// Whether `row` runs at `vcpus` target vCPUs: the 1-stub-vCPU row is the
 /// plain stub row where the target has one vCPU; the pinned row needs the
 /// target on one pCPU and the stub on the other (of 2).
 fn runs(row: &str, vcpus: u32) -> bool {
     match row {
         "one" => vcpus > 1,
-        "pin" => vcpus == 1,
+        "pin" | "pinspin" | "pinblock" => vcpus == 1,
         _ => true,
     }
 }
@@ -238,11 +245,18 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
             // (dom0 unpinned), so the spinning stub never takes the
             // target's pCPU: what `--cpus` gives where a host has pCPUs
             // to spare, on a host that has not (dom0 shares both).
-            let (pin_target, cpus) = if row == "pin" {
-                (format!("xl vcpu-pin {guest} all 0"), " --cpus 1")
+            let pinned = row.starts_with("pin");
+            let (pin_target, mut extra) = if pinned {
+                (
+                    format!("xl vcpu-pin {guest} all 0"),
+                    " --cpus 1".to_string(),
+                )
             } else {
-                ("true".into(), "")
+                ("true".into(), String::new())
             };
+            if row == "spin" || row == "pinspin" {
+                extra += &format!(" --spin {SPIN_US}");
+            }
             let stub = format!("s{guest}");
             let sc = sc
                 .guest(
@@ -259,12 +273,12 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
                     &nested::steps::launch_stub(
                         &stub,
                         guest,
-                        if row == "one" || row == "pin" {
+                        if row == "one" || pinned {
                             1
                         } else {
                             vcpus.min(2)
                         },
-                        &format!("--rules cpuid,allow --log none --mode {mode}{cpus}"),
+                        &format!("--rules cpuid,allow --log none --mode {mode}{extra}"),
                     ),
                 )
                 .wait_for(&stub, "stub: attached", 60);

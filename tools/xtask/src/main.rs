@@ -33,7 +33,7 @@ Commands:
   bench [ROUNDS] [--vcpus N[,N]...] | bench trace
             guest-seen cycles per CPUID, unmonitored vs xen-access vs our
             dom0 consumer (ring, slots) vs the stub domain (mode=block,
-            mode=poll), 1/2/4/8 vCPUs, ROUNDS interleaved rounds (default
+            mode=poll, spin=200), 1/2/4/8 vCPUs, ROUNDS interleaved rounds (default
             and minimum 3) in one boot: median ratio [min-max], events/s,
             fairness; a row whose consumer did not serve every CPUID says
             INVALID and why; then one traced round at 1 vCPU (xentrace +

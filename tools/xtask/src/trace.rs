@@ -1,5 +1,5 @@
 //! The bench's traced round: one 1-vCPU target run unmonitored, under
-//! xen-access and under the stub (`mode=block`, `mode=poll`), each with `xentrace`
+//! xen-access and under the stub (`mode=block`, `mode=poll`, `spin=`), each with `xentrace`
 //! recording Xen's scheduler, HVM and PV records in dom0, then read by
 //! `vmi-trace` there: what one monitored CPUID costs in exits,
 //! hypercalls, context switches and time, beside the unmonitored one.
@@ -11,11 +11,12 @@ use std::path::Path;
 use crate::bench::{add_row, COUNT, LEAF};
 
 /// The traced configurations: (bench row, label).
-const TRACED: [(&str, &str); 4] = [
+const TRACED: [(&str, &str); 5] = [
     ("plain", "unmonitored"),
     ("xa", "xen-access (dom0, ring)"),
     ("stub", "stub (slots, mode=block)"),
     ("poll", "stub (slots, mode=poll)"),
+    ("spin", "stub (block, spin=200)"),
 ];
 
 /// HVM, scheduler and PV (dom0's hypercalls) record classes.
@@ -106,7 +107,7 @@ pub fn report(run: &Run) {
         for l in trace.output.lines().filter(|l| !l.starts_with('-')) {
             println!("{l}");
         }
-        if matches!(row, "stub" | "poll") {
+        if matches!(row, "stub" | "poll" | "spin") {
             print!("{}", run.step(&format!("xen counters {g}")).output);
         }
     }
