@@ -223,7 +223,10 @@ pub(super) fn serve(ctx: &Context, me: u32) {
         match cfg.wait {
             _ if !unsent.is_empty() => core::hint::spin_loop(),
             WaitMode::Poll => core::hint::spin_loop(),
-            WaitMode::Block if spin_until > time::now_ns() => core::hint::spin_loop(),
+            // (`spin=0`, the default, reads no clock here.)
+            WaitMode::Block if cfg.spin_ns > 0 && spin_until > time::now_ns() => {
+                core::hint::spin_loop()
+            }
             WaitMode::Block if polled => {
                 // Bounded, so vCPU 0 keeps checking on the target.
                 if boot::sched::poll(&ports, time::now_ns() + wait_ns).is_err() {

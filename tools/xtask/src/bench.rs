@@ -45,19 +45,51 @@ const ROWS: [(&str, &str); 11] = [
     ("pinspin", "stub (spin=200, own pCPU)"),
     ("pinblock", "stub (block, own pCPU)"),
 ];
-/// The `spin` row's `--spin`, in µs: under TCG an unmonitored CPUID alone
+/// The `spin` rows' `--spin`, in µs: under TCG an unmonitored CPUID alone
 /// takes ~30-60 µs, so a target's next event comes some 100 µs after an
 /// answer.
 const SPIN_US: u32 = 200;
-/// The rows of the stub domain.
-const STUB_ROWS: [&str; 7] = ["stub", "poll", "one", "pin", "spin", "pinspin", "pinblock"];
+
+/// How a row of the stub domain runs its stub.
+pub(crate) struct StubRow {
+    /// `--mode`.
+    mode: &'static str,
+    /// `--spin SPIN_US`.
+    spin: bool,
+    /// One stub vCPU whatever the target has (else up to 2).
+    one_vcpu: bool,
+    /// The target's vCPU on pCPU 0 and the stub's on pCPU 1 (at 1 target
+    /// vCPU only).
+    pinned: bool,
+}
+
+/// The stub domain's rows; `None` for the other consumers.
+pub(crate) fn stub_row(row: &str) -> Option<StubRow> {
+    let (mode, spin, one_vcpu, pinned) = match row {
+        "stub" => ("block", false, false, false),
+        "poll" => ("poll", false, false, false),
+        "one" => ("block", false, true, false),
+        "pin" => ("poll", false, true, true),
+        "spin" => ("block", true, false, false),
+        "pinspin" => ("block", true, true, true),
+        "pinblock" => ("block", false, true, true),
+        _ => return None,
+    };
+    Some(StubRow {
+        mode,
+        spin,
+        one_vcpu,
+        pinned,
+    })
+}
+
 /// Whether `row` runs at `vcpus` target vCPUs: the 1-stub-vCPU row is the
-/// plain stub row where the target has one vCPU; the pinned row needs the
+/// plain stub row where the target has one vCPU; the pinned rows need the
 /// target on one pCPU and the stub on the other (of 2).
 fn runs(row: &str, vcpus: u32) -> bool {
-    match row {
-        "one" => vcpus > 1,
-        "pin" | "pinspin" | "pinblock" => vcpus == 1,
+    match (row, stub_row(row)) {
+        ("one", _) => vcpus > 1,
+        (_, Some(r)) if r.pinned => vcpus == 1,
         _ => true,
     }
 }
@@ -166,7 +198,7 @@ fn served(run: &Run, row: &str, guest: &str) -> anyhow::Result<u64> {
         ),
         // The stub attached to a running guest that waited for its go: all
         // its CPUIDs are the workload's.
-        r if STUB_ROWS.contains(&r) => {
+        r if stub_row(r).is_some() => {
             sum_field(run.console(&format!("s{guest}")), "stub: vcpu=", "cpuid")
         }
         _ => 0,
@@ -236,17 +268,12 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
         // The stub attaches to a booted guest, whose workload waits for
         // its go.
         _ => {
-            let mode = if row == "poll" || row == "pin" {
-                "poll"
-            } else {
-                "block"
-            };
-            // `pin`: the target's vCPU on pCPU 0 and the stub's on pCPU 1
-            // (dom0 unpinned), so the spinning stub never takes the
-            // target's pCPU: what `--cpus` gives where a host has pCPUs
-            // to spare, on a host that has not (dom0 shares both).
-            let pinned = row.starts_with("pin");
-            let (pin_target, mut extra) = if pinned {
+            let r = stub_row(row).unwrap_or_else(|| panic!("bench row '{row}' has no consumer"));
+            // Pinned: the target's vCPU on pCPU 0 and the stub's on pCPU 1
+            // (dom0 unpinned), so a spinning stub never takes the target's
+            // pCPU: what `--cpus` gives where a host has pCPUs to spare,
+            // on a host that has not (dom0 shares both).
+            let (pin_target, mut extra) = if r.pinned {
                 (
                     format!("xl vcpu-pin {guest} all 0"),
                     " --cpus 1".to_string(),
@@ -254,7 +281,7 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
             } else {
                 ("true".into(), String::new())
             };
-            if row == "spin" || row == "pinspin" {
+            if r.spin {
                 extra += &format!(" --spin {SPIN_US}");
             }
             let stub = format!("s{guest}");
@@ -273,12 +300,8 @@ pub(crate) fn add_row(sc: Scenario, row: &str, guest: &str, vcpus: u32, kernel: 
                     &nested::steps::launch_stub(
                         &stub,
                         guest,
-                        if row == "one" || pinned {
-                            1
-                        } else {
-                            vcpus.min(2)
-                        },
-                        &format!("--rules cpuid,allow --log none --mode {mode}{extra}"),
+                        if r.one_vcpu { 1 } else { vcpus.min(2) },
+                        &format!("--rules cpuid,allow --log none --mode {}{extra}", r.mode),
                     ),
                 )
                 .wait_for(&stub, "stub: attached", 60);
@@ -339,8 +362,8 @@ pub(crate) fn cell(run: &Run, row: &str, guest: &str, vcpus: u32) -> Result<Cell
         p50_spread,
         p99_over_p50,
         events_per_s: want as f64 * 1e9 / elapsed as f64,
-        taken: STUB_ROWS
-            .contains(&row)
+        taken: stub_row(row)
+            .is_some()
             .then(|| waited(run, guest))
             .flatten()
             .map(|(hits, _)| hits as f64 / want as f64),
@@ -542,7 +565,7 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
     }
     let compared = ROWS
         .iter()
-        .filter(|r| rows.contains(&"xa") && STUB_ROWS.contains(&r.0) && rows.contains(&r.0));
+        .filter(|r| rows.contains(&"xa") && stub_row(r.0).is_some() && rows.contains(&r.0));
     for &(row, label) in compared {
         println!("\n{label} against xen-access, same round, p50 ratio (xen-access / stub):");
         for &vcpus in counts.iter().filter(|&&v| runs(row, v)) {
@@ -582,6 +605,17 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stub_rows_are_the_rows_labelled_stub() {
+        for (key, label) in ROWS {
+            assert_eq!(stub_row(key).is_some(), label.starts_with("stub "), "{key}");
+        }
+        // Pinned rows need 2 pCPUs for 1 target vCPU; the 1-stub-vCPU row
+        // is the plain one at 1 target vCPU.
+        assert!(runs("pinspin", 1) && !runs("pinspin", 2));
+        assert!(!runs("one", 1) && runs("one", 2) && runs("spin", 8));
+    }
 
     fn parse(a: &[&str]) -> anyhow::Result<Args> {
         parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())

@@ -107,7 +107,7 @@ pub fn report(run: &Run) {
         for l in trace.output.lines().filter(|l| !l.starts_with('-')) {
             println!("{l}");
         }
-        if matches!(row, "stub" | "poll" | "spin") {
+        if crate::bench::stub_row(row).is_some() {
             print!("{}", run.step(&format!("xen counters {g}")).output);
         }
     }
