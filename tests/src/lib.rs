@@ -21,6 +21,7 @@ mod report;
 mod scenario;
 pub mod steps;
 pub mod stress;
+mod watch;
 
 pub mod linux;
 pub use report::{Run, StepResult};

@@ -53,6 +53,10 @@ pub struct Run {
     /// block: from there on, files written to it (step outputs, xl's log)
     /// come back empty or cut.
     pub rootfs_full: Option<usize>,
+    /// Why the bed's watchdog stopped QEMU early (a hung boot or step).
+    pub stopped: Option<String>,
+    /// When dom0's script began the scenario, from QEMU's start.
+    pub began: Option<Duration>,
     pub elapsed: Duration,
 }
 
@@ -132,6 +136,8 @@ pub(crate) fn parse(sc: &Scenario, boot: Boot) -> Run {
         timed_out: boot.timed_out,
         completed,
         rootfs_full,
+        stopped: boot.stopped,
+        began: None,
         elapsed: boot.elapsed,
     };
     for (name, content) in &run.files {
@@ -188,6 +194,9 @@ impl Run {
         if let Some(i) = self.rootfs_full {
             let label = self.steps.get(i).map_or("?", |s| s.label.as_str());
             why.push(format!("dom0's rootfs was full after step {i} '{label}'"));
+        }
+        if let Some(stopped) = &self.stopped {
+            why.push(format!("QEMU stopped early: {stopped}"));
         }
         (!why.is_empty()).then(|| why.join(", "))
     }
@@ -372,8 +381,11 @@ impl Run {
             .lines()
             .find_map(|l| l.strip_prefix("bed: toolstack up at "))
             .unwrap_or("?");
+        let began = self
+            .began
+            .map_or("never".to_string(), |t| format!("{:.1} s", t.as_secs_f64()));
         format!(
-            "bed: scenario {}: {} in {:.1} s (dom0 toolstack up at {}); logs: {}",
+            "bed: scenario {}: {} in {:.1} s (dom0 toolstack up at {}, scenario began at {began}); logs: {}",
             self.name,
             match (self.bed_break(), self.first_failure(), self.completed) {
                 (Some(why), _, _) => format!("THE BED BROKE ({why})"),
@@ -419,6 +431,7 @@ mod tests {
             xen_log: "bed: toolstack up at 8.0s\n".into(),
             data_log: data.into(),
             timed_out: false,
+            stopped: None,
             elapsed: Duration::from_secs(1),
             log_dir: dir.clone(),
         };
@@ -450,6 +463,7 @@ mod tests {
                        @@BED done\n"
                 .into(),
             timed_out: false,
+            stopped: None,
             elapsed: Duration::from_secs(1),
             log_dir: std::env::temp_dir(),
         };
@@ -457,6 +471,26 @@ mod tests {
         assert_eq!(run.rootfs_full, Some(0));
         let why = run.bed_break().unwrap_or_default();
         assert!(why.contains("rootfs was full after step 0 'fill'"), "{why}");
+    }
+
+    #[test]
+    fn a_boot_the_watchdog_stopped_is_a_break_of_the_bed() {
+        let sc = Scenario::new("unit5").step("first", "x");
+        let boot = Boot {
+            xen_log: String::new(),
+            data_log: String::new(),
+            timed_out: false,
+            stopped: Some("dom0 did not begin the scenario within 300 s".into()),
+            elapsed: Duration::from_secs(301),
+            log_dir: std::env::temp_dir(),
+        };
+        let run = parse(&sc, boot);
+        let why = run.bed_break().unwrap_or_default();
+        assert!(
+            why.contains("QEMU stopped early: dom0 did not begin"),
+            "{why}"
+        );
+        assert!(run.summary().contains("scenario began at never"));
     }
 
     #[test]
@@ -471,6 +505,7 @@ mod tests {
                        @@BED step-end 1 rc=143 3\n@@BED done\n"
                 .into(),
             timed_out: false,
+            stopped: None,
             elapsed: Duration::from_secs(1),
             log_dir: std::env::temp_dir(),
         };
@@ -492,6 +527,7 @@ mod tests {
                        @@BED file-begin guest-g.log\ntarget line\n@@BED file-end\n@@BED done\n"
                 .into(),
             timed_out: false,
+            stopped: None,
             elapsed: Duration::from_secs(1),
             log_dir: dir.clone(),
         };

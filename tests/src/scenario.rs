@@ -387,8 +387,23 @@ impl Scenario {
         let go = || -> anyhow::Result<Run> {
             let dir = layout.run_dir(&self.name)?;
             let payload = self.payload()?;
-            let boot = testbed::qemu::boot(&layout, art, &payload, self.timeout(), dir)?;
-            Ok(report::parse(self, boot))
+            let mut watch = crate::watch::BootWatch::new(
+                self.steps
+                    .iter()
+                    .map(|s| (s.label.as_str(), s.timeout_s))
+                    .collect(),
+            );
+            let boot = testbed::qemu::boot(
+                &layout,
+                art,
+                &payload,
+                self.timeout(),
+                &mut |new, now| watch.look(new, now),
+                dir,
+            )?;
+            let mut run = report::parse(self, boot);
+            run.began = watch.began;
+            Ok(run)
         };
         let run = go().unwrap_or_else(|e| panic!("scenario {}: {e:#}", self.name));
         eprintln!("{}", run.summary());

@@ -26,12 +26,21 @@ pub struct Boot {
     /// The second serial port: the scenario script's output.
     pub data_log: String,
     pub timed_out: bool,
+    /// Why the caller's watchdog stopped QEMU, if it did.
+    pub stopped: Option<String>,
     pub elapsed: Duration,
     pub log_dir: PathBuf,
 }
 
+/// Looks at a boot while it runs: called about once a second with what
+/// the scenario port (the second serial line) printed since the last call
+/// (lines may be cut anywhere) and the time since QEMU started. A
+/// `Some(why)` stops QEMU there: a dom0 that hangs would otherwise hold
+/// the bed, one QEMU at a time, until the scenario's whole timeout.
+pub type Watchdog<'a> = &'a mut dyn FnMut(&str, Duration) -> Option<String>;
+
 /// Boots with `payload` (a cpio appended to dom0's initramfs) and waits for
-/// QEMU to exit (dom0 powers off) or `timeout`.
+/// QEMU to exit (dom0 powers off), `timeout`, or `watchdog` to stop it.
 ///
 /// Knobs for bisecting the bed (`cargo xtask soak`), read from the
 /// environment: `BED_QEMU_ACCEL` (default `tcg`; e.g. `tcg,thread=single`),
@@ -42,6 +51,7 @@ pub fn boot(
     art: &Artifacts,
     payload: &[u8],
     timeout: Duration,
+    watchdog: Watchdog<'_>,
     log_dir: PathBuf,
 ) -> anyhow::Result<Boot> {
     let _lock = layout.lock("qemu")?;
@@ -91,7 +101,9 @@ pub fn boot(
         .spawn()
         .with_context(|| format!("starting {}", art.qemu.binary.display()))?;
     let mut timed_out = false;
+    let mut stopped = None;
     let mut polls = 0u64;
+    let mut data_seen = 0u64;
     loop {
         if child.try_wait()?.is_some() {
             break;
@@ -103,6 +115,15 @@ pub fn boot(
             let _ = child.kill();
             let _ = child.wait();
             break;
+        }
+        if polls.is_multiple_of(10) {
+            let new = read_from(&data_log, &mut data_seen);
+            if let Some(why) = watchdog(&new, start.elapsed()) {
+                stopped = Some(why);
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
         }
         if start.elapsed() > timeout {
             timed_out = true;
@@ -119,9 +140,22 @@ pub fn boot(
         xen_log: read(&xen_log),
         data_log: read(&data_log),
         timed_out,
+        stopped,
         elapsed,
         log_dir,
     })
+}
+
+/// What `path` holds past `*seen` (advanced to its end), as text.
+fn read_from(path: &std::path::Path, seen: &mut u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut new = Vec::new();
+    if let Ok(mut f) = fs::File::open(path) {
+        if f.seek(SeekFrom::Start(*seen)).is_ok() && f.read_to_end(&mut new).is_ok() {
+            *seen += new.len() as u64;
+        }
+    }
+    String::from_utf8_lossy(&new).into_owned()
 }
 
 /// Whether the end of Xen's console says it stopped after a panic.

@@ -171,6 +171,17 @@ pub struct Cost {
     /// first `event_channel_op` after that.
     pub to_consumer: Option<u64>,
     pub to_notify: Option<u64>,
+    /// Cycles from the exit to the first wake-up of one of the consumer's
+    /// vCPUs (a blocked consumer: its notification's work).
+    pub consumer_woken: Option<u64>,
+    /// Cycles from the exit to the target vCPU's own wake-up (it had
+    /// stopped to wait for its answer), and to the switch that runs it
+    /// again after that.
+    pub target_woken: Option<u64>,
+    pub target_in: Option<u64>,
+    /// Whether a pCPU ran the idle vCPU when the target vCPU was woken:
+    /// then the wait from wake to switch-in is not a queue for a pCPU.
+    pub idle_at_target_wake: Option<bool>,
 }
 
 /// An event still open: the target vCPU's exit, until its entry.
@@ -202,17 +213,30 @@ pub fn analyze(recs: &[Record], subject: &Subject) -> Analysis {
         }
         if r.event == TRC_SCHED_SWITCH {
             running.insert(r.cpu, (x(2), x(3)));
-            for o in open.values_mut() {
+            for (&v, o) in open.iter_mut() {
                 o.cost.switches += 1;
                 if x(0) == DOMID_IDLE || x(2) == DOMID_IDLE {
                     o.cost.idle_switches += 1;
+                }
+                let back = (x(2), x(3)) == (subject.target, v);
+                if back && o.cost.target_woken.is_some() && o.cost.target_in.is_none() {
+                    o.cost.target_in = Some(r.tsc.saturating_sub(o.start));
                 }
             }
             continue;
         }
         if r.event == TRC_SCHED_WAKE {
-            for o in open.values_mut() {
+            let idle = running.values().any(|&(d, _)| d == DOMID_IDLE);
+            for (&v, o) in open.iter_mut() {
                 o.cost.wakes += 1;
+                let since = Some(r.tsc.saturating_sub(o.start));
+                if (x(0), x(1)) == (subject.target, v) && o.cost.target_woken.is_none() {
+                    o.cost.target_woken = since;
+                    o.cost.idle_at_target_wake = Some(idle);
+                }
+                if subject.who(x(0)) == Who::Consumer && o.cost.consumer_woken.is_none() {
+                    o.cost.consumer_woken = since;
+                }
             }
             continue;
         }
@@ -375,6 +399,33 @@ pub fn report(a: &Analysis, s: &Subject, label: &str) -> String {
             p50(cycles)
         );
     }
+    // The wake-ups of an answer, each over the events that had one (a
+    // polling consumer is never woken; a target whose answer Xen took
+    // while it waited never stopped).
+    let some = |f: fn(&Cost) -> Option<u64>| -> Option<(u64, usize)> {
+        let v: Vec<u64> = a.events.iter().filter_map(f).collect();
+        let k = v.len();
+        (k > 0).then(|| (p50(v), k))
+    };
+    if let Some((w, k)) = some(|e| e.consumer_woken) {
+        let _ = writeln!(
+            out,
+            "  consumer woken (p50 cycles after the exit): {w}, in {k} of {n} events"
+        );
+    }
+    if let Some((w, k)) = some(|e| e.target_woken) {
+        let back = some(|e| e.target_in).map_or("never".to_string(), |(i, _)| i.to_string());
+        let idle = a
+            .events
+            .iter()
+            .filter(|e| e.idle_at_target_wake == Some(true))
+            .count();
+        let _ = writeln!(
+            out,
+            "  target vCPU stopped for its answer in {k} of {n} events: woken (p50 cycles after the exit) \
+             {w}, switched in {back}; a pCPU was idle at {idle} of those wake-ups"
+        );
+    }
     let mut exits: BTreeMap<(Who, u32), u64> = BTreeMap::new();
     let mut calls: BTreeMap<(Who, u32), u64> = BTreeMap::new();
     for e in &a.events {
@@ -519,6 +570,11 @@ mod tests {
         assert_eq!((e.switches, e.idle_switches, e.wakes), (2, 2, 2));
         // The stub's first record is its entry at 110; its notify at 130.
         assert_eq!((e.to_consumer, e.to_notify), (Some(10), Some(30)));
+        // The stub was woken at 105; the target at 150 (pCPU 0 idle), in
+        // at 160.
+        assert_eq!(e.consumer_woken, Some(5));
+        assert_eq!((e.target_woken, e.target_in), (Some(50), Some(60)));
+        assert_eq!(e.idle_at_target_wake, Some(true));
         let text = report(&a, &s, "stub");
         assert!(
             text.contains("1 CPUID leaf 0x6 event(s) of domain 5"),
@@ -532,6 +588,17 @@ mod tests {
         );
         assert!(
             text.contains("-> its notify (event_channel_op) 30"),
+            "{text}"
+        );
+        assert!(
+            text.contains("consumer woken (p50 cycles after the exit): 5, in 1 of 1 events"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "stopped for its answer in 1 of 1 events: woken (p50 cycles after the exit) 50, \
+                 switched in 60; a pCPU was idle at 1 of those wake-ups"
+            ),
             "{text}"
         );
     }
