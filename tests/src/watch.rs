@@ -46,7 +46,7 @@ impl<'a> BootWatch<'a> {
         self.partial.push_str(new);
         while let Some(end) = self.partial.find('\n') {
             let line: String = self.partial.drain(..=end).collect();
-            let mut w = line.trim_end().split_whitespace();
+            let mut w = line.split_whitespace();
             if w.next() != Some("@@BED") {
                 continue;
             }

@@ -4,16 +4,21 @@
 
 use core::fmt;
 
+/// `struct multicall_entry`: one hypercall of a `HYPERVISOR_multicall`
+/// batch; Xen writes each call's return value into `result`.
+pub use xen_sys::multicall_entry;
 pub use xen_sys::{
     __HYPERVISOR_dm_op as HYPERVISOR_DM_OP, __HYPERVISOR_domctl as HYPERVISOR_DOMCTL,
     __HYPERVISOR_event_channel_op as HYPERVISOR_EVENT_CHANNEL_OP,
     __HYPERVISOR_hvm_op as HYPERVISOR_HVM_OP, __HYPERVISOR_memory_op as HYPERVISOR_MEMORY_OP,
-    __HYPERVISOR_sched_op as HYPERVISOR_SCHED_OP, __HYPERVISOR_vcpu_op as HYPERVISOR_VCPU_OP,
-    __HYPERVISOR_xen_version as HYPERVISOR_XEN_VERSION,
+    __HYPERVISOR_multicall as HYPERVISOR_MULTICALL, __HYPERVISOR_sched_op as HYPERVISOR_SCHED_OP,
+    __HYPERVISOR_vcpu_op as HYPERVISOR_VCPU_OP, __HYPERVISOR_xen_version as HYPERVISOR_XEN_VERSION,
 };
 /// `shared_info`, `vcpu_info`, `vcpu_time_info`, `sched_shutdown`: read
 /// or passed as Xen lays them out, never built field by field by us.
 pub use xen_sys::{sched_shutdown, shared_info, vcpu_info, vcpu_time_info};
+
+const _: () = assert!(core::mem::size_of::<multicall_entry>() == 64);
 pub use xen_sys::{
     SCHEDOP_block as SCHEDOP_BLOCK, SCHEDOP_poll as SCHEDOP_POLL,
     SCHEDOP_shutdown as SCHEDOP_SHUTDOWN, SCHEDOP_yield as SCHEDOP_YIELD, VIRQ_TIMER,

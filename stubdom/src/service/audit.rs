@@ -72,13 +72,17 @@ pub(super) fn decide(
 /// lost line from a quiet target.
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-pub(super) fn audit(cfg: &Config, source: &AuditSource, rec: &vmevent::AuditRecord) {
-    let show = match cfg.log {
+/// Whether `--log` prints `rec`.
+pub(super) fn shown(cfg: &Config, rec: &vmevent::AuditRecord) -> bool {
+    match cfg.log {
         LogMode::All => true,
         LogMode::Violations => rec.level >= LogLevel::Warn || rec.action == "deny",
         LogMode::None => false,
-    };
-    if show {
+    }
+}
+
+pub(super) fn audit(cfg: &Config, source: &AuditSource, rec: &vmevent::AuditRecord) {
+    if shown(cfg, rec) {
         let mut rec = *rec;
         rec.seq = Some(SEQ.fetch_add(1, Ordering::Relaxed));
         let mut buf = [0u8; vmevent::audit::AUDIT_JSON_MAX];

@@ -12,7 +12,7 @@ use vmevent::abi::vm_event::VM_EVENT_REASON_GUEST_REQUEST;
 use vmevent::{AsyncRingConsumer, Policy, SlotConsumer, SlotPoll, VmEventResponse};
 
 use super::attach::{target_gone, Attachment};
-use super::audit::{audit, decide, AUDIT};
+use super::audit::{audit, decide, shown, AUDIT};
 use super::control::Control;
 use super::introspect::Inspector;
 use super::stats::Stats;
@@ -118,6 +118,15 @@ pub(super) fn serve(ctx: &Context, me: u32) {
     // often comes within microseconds of an answer: caught spinning, it
     // costs no block, no wake-up and no scheduler switch on either side.
     let mut spin_until = 0;
+    // A polled vCPU that blocks (no `spin=`) notifies its pass's last
+    // answer in the hypercall that waits (boot::sched::send_and_poll):
+    // on a short pCPU the target vCPU gets it at once. That answer's
+    // audit comes after the notify, at the top of the next pass (like
+    // the console drain and vCPU 0's housekeeping, which therefore run
+    // before the slots are read, not between an answer and the wait).
+    let bundle = polled && cfg.spin_ns == 0;
+    let mut held_notify: Option<u32> = None;
+    let mut held_audit: Vec<vmevent::AuditRecord> = Vec::new();
     while !STOP.load(Ordering::Acquire) {
         // A swap, not a store: it is a full barrier, so the slot loads
         // below cannot be done before the flag is cleared (an event that
@@ -131,46 +140,12 @@ pub(super) fn serve(ctx: &Context, me: u32) {
             }
         }
         unsent.retain(|&v| notify(stats, a.local_ports[v as usize]).is_err());
-        for &v in &mine {
-            let Some(slot) = a.slots.slot(v) else {
-                continue;
-            };
-            let mut record = None;
-            let r = consumer.poll(&slot, v, |req, rsp| {
-                // Before the answer is published: the memory is as it was
-                // when the event happened only while the vCPU waits. The
-                // task first: `comm=` rules decide on it.
-                let who = inspector
-                    .as_mut()
-                    .map_or(vmevent::Attribution::None, |i| i.attribute(req));
-                let mut rec = decide(cfg, policy, stats, req, rsp, true, who);
-                if let (Some(i), vmevent::PeekRecord::Wanted { gva, len }) =
-                    (inspector.as_mut(), rec.peek)
-                {
-                    rec.peek = i.peek(req, gva, len);
-                }
-                record = Some(rec);
-            });
-            let answered = match r {
-                SlotPoll::Answered => true,
-                SlotPoll::AnsweredMalformed(_) => {
-                    stats.malformed.fetch_add(1, Ordering::Relaxed);
-                    true
-                }
-                _ => false,
-            };
-            if answered && notify(stats, a.local_ports[v as usize]).is_err() && !unsent.contains(&v)
-            {
-                unsent.push(v);
-            }
-            if answered && cfg.spin_ns > 0 {
-                spin_until = time::now_ns() + cfg.spin_ns;
-            }
-            // Answered and notified: now the console.
-            if let Some(rec) = record {
-                audit(cfg, &a.source, &rec);
-            }
+        for rec in held_audit.drain(..) {
+            audit(cfg, &a.source, &rec);
         }
+        // The audit lines so far (and any backlog): what the console
+        // takes now, never waiting for it.
+        AUDIT.drain();
         if let Some(c) = async_consumer.as_mut() {
             c.poll(u32::MAX, |req| {
                 stats.async_events.fetch_add(1, Ordering::Relaxed);
@@ -211,17 +186,75 @@ pub(super) fn serve(ctx: &Context, me: u32) {
                 }
             }
         }
-        // The audit lines of this pass (and any backlog): what the
-        // console takes now, never waiting for it.
-        AUDIT.drain();
+        for &v in &mine {
+            let Some(slot) = a.slots.slot(v) else {
+                continue;
+            };
+            let mut record = None;
+            let r = consumer.poll(&slot, v, |req, rsp| {
+                // Before the answer is published: the memory is as it was
+                // when the event happened only while the vCPU waits. The
+                // task first: `comm=` rules decide on it.
+                let who = inspector
+                    .as_mut()
+                    .map_or(vmevent::Attribution::None, |i| i.attribute(req));
+                let mut rec = decide(cfg, policy, stats, req, rsp, true, who);
+                if let (Some(i), vmevent::PeekRecord::Wanted { gva, len }) =
+                    (inspector.as_mut(), rec.peek)
+                {
+                    rec.peek = i.peek(req, gva, len);
+                }
+                record = Some(rec);
+            });
+            let answered = match r {
+                SlotPoll::Answered => true,
+                SlotPoll::AnsweredMalformed(_) => {
+                    stats.malformed.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                _ => false,
+            };
+            if answered {
+                // Bundled: the previous answer of this pass goes now, this
+                // one with the wait.
+                let now = if bundle {
+                    held_notify.replace(v)
+                } else {
+                    Some(v)
+                };
+                if let Some(v) = now {
+                    if notify(stats, a.local_ports[v as usize]).is_err() && !unsent.contains(&v) {
+                        unsent.push(v);
+                    }
+                }
+            }
+            if answered && cfg.spin_ns > 0 {
+                spin_until = time::now_ns() + cfg.spin_ns;
+            }
+            // Answered and notified: now the console.
+            if let Some(rec) = record {
+                if !bundle {
+                    audit(cfg, &a.source, &rec);
+                } else if shown(cfg, &rec) {
+                    held_audit.push(rec);
+                }
+            }
+        }
         // Lines waiting for the console: come back soon to drain them.
-        let wait_ns = if AUDIT.waiting() {
+        let wait_ns = if AUDIT.waiting() || !held_audit.is_empty() {
             2_000_000
         } else {
             200_000_000
         };
         match cfg.wait {
-            _ if !unsent.is_empty() => core::hint::spin_loop(),
+            _ if !unsent.is_empty() => {
+                if let Some(v) = held_notify.take() {
+                    if notify(stats, a.local_ports[v as usize]).is_err() && !unsent.contains(&v) {
+                        unsent.push(v);
+                    }
+                }
+                core::hint::spin_loop()
+            }
             WaitMode::Poll => core::hint::spin_loop(),
             // (`spin=0`, the default, reads no clock here.)
             WaitMode::Block if cfg.spin_ns > 0 && spin_until > time::now_ns() => {
@@ -229,7 +262,19 @@ pub(super) fn serve(ctx: &Context, me: u32) {
             }
             WaitMode::Block if polled => {
                 // Bounded, so vCPU 0 keeps checking on the target.
-                if boot::sched::poll(&ports, time::now_ns() + wait_ns).is_err() {
+                let deadline = time::now_ns() + wait_ns;
+                let waited = match held_notify.take() {
+                    Some(v) => {
+                        let port = a.local_ports[v as usize];
+                        let (sent, waited) = boot::sched::send_and_poll(port, &ports, deadline);
+                        if counted(stats, port, sent).is_err() && !unsent.contains(&v) {
+                            unsent.push(v);
+                        }
+                        waited
+                    }
+                    None => boot::sched::poll(&ports, deadline),
+                };
+                if waited.is_err() {
                     core::hint::spin_loop();
                 }
             }
@@ -242,6 +287,11 @@ pub(super) fn serve(ctx: &Context, me: u32) {
             }
         }
     }
+    // Answers held for the wait were all sent; their audits not yet
+    // (run() flushes the queue).
+    for rec in held_audit.drain(..) {
+        audit(cfg, &a.source, &rec);
+    }
     if let Some(i) = inspector {
         i.finish(me);
     }
@@ -249,7 +299,11 @@ pub(super) fn serve(ctx: &Context, me: u32) {
 
 /// Tells Xen a slot was answered; a failure is counted (and said once).
 fn notify(stats: &Stats, port: Port) -> Result<(), XenError> {
-    let r = evtchn::send(port);
+    counted(stats, port, evtchn::send(port))
+}
+
+/// A notify's result `r`, its failure counted (and said once).
+fn counted(stats: &Stats, port: Port, r: Result<(), XenError>) -> Result<(), XenError> {
     if let Err(e) = r {
         if stats.notify_failed.fetch_add(1, Ordering::Relaxed) == 0 {
             println!(

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use xen_abi::trace::*;
-use xen_abi::HYPERVISOR_EVENT_CHANNEL_OP;
+use xen_abi::{HYPERVISOR_EVENT_CHANNEL_OP, HYPERVISOR_SCHED_OP};
 
 /// One trace record, with the TSC it carries or, if none, the last one
 /// seen on its pCPU.
@@ -171,6 +171,9 @@ pub struct Cost {
     /// first `event_channel_op` after that.
     pub to_consumer: Option<u64>,
     pub to_notify: Option<u64>,
+    /// Cycles from the exit to the consumer's first `sched_op` after its
+    /// notify: when it gave its pCPU up (blocked, polled or yielded).
+    pub to_wait: Option<u64>,
     /// Cycles from the exit to the first wake-up of one of the consumer's
     /// vCPUs (a blocked consumer: its notification's work).
     pub consumer_woken: Option<u64>,
@@ -182,6 +185,9 @@ pub struct Cost {
     /// Whether a pCPU ran the idle vCPU when the target vCPU was woken:
     /// then the wait from wake to switch-in is not a queue for a pCPU.
     pub idle_at_target_wake: Option<bool>,
+    /// Whom the target vCPU's switch-in after its wake-up took the pCPU
+    /// from: who it waited behind.
+    pub target_in_after: Option<Who>,
 }
 
 /// An event still open: the target vCPU's exit, until its entry.
@@ -221,6 +227,7 @@ pub fn analyze(recs: &[Record], subject: &Subject) -> Analysis {
                 let back = (x(2), x(3)) == (subject.target, v);
                 if back && o.cost.target_woken.is_some() && o.cost.target_in.is_none() {
                     o.cost.target_in = Some(r.tsc.saturating_sub(o.start));
+                    o.cost.target_in_after = Some(subject.who(x(0)));
                 }
             }
             continue;
@@ -300,6 +307,13 @@ pub fn analyze(recs: &[Record], subject: &Subject) -> Analysis {
                         && o.cost.to_notify.is_none()
                     {
                         o.cost.to_notify = Some(r.tsc.saturating_sub(o.start));
+                    }
+                    if who == Who::Consumer
+                        && nr == HYPERVISOR_SCHED_OP
+                        && o.cost.to_notify.is_some()
+                        && o.cost.to_wait.is_none()
+                    {
+                        o.cost.to_wait = Some(r.tsc.saturating_sub(o.start));
                     }
                 }
             }
@@ -407,6 +421,12 @@ pub fn report(a: &Analysis, s: &Subject, label: &str) -> String {
         let k = v.len();
         (k > 0).then(|| (p50(v), k))
     };
+    if let Some((w, k)) = some(|e| e.to_wait) {
+        let _ = writeln!(
+            out,
+            "  consumer's next sched_op after its notify (p50 cycles after the exit): {w}, in {k} of {n} events"
+        );
+    }
     if let Some((w, k)) = some(|e| e.consumer_woken) {
         let _ = writeln!(
             out,
@@ -424,6 +444,21 @@ pub fn report(a: &Analysis, s: &Subject, label: &str) -> String {
             out,
             "  target vCPU stopped for its answer in {k} of {n} events: woken (p50 cycles after the exit) \
              {w}, switched in {back}; a pCPU was idle at {idle} of those wake-ups"
+        );
+        let mut after: BTreeMap<Who, usize> = BTreeMap::new();
+        for e in &a.events {
+            if let Some(w) = e.target_in_after {
+                *after.entry(w).or_default() += 1;
+            }
+        }
+        let after: Vec<String> = after
+            .iter()
+            .map(|(w, c)| format!("{} {c}", w.name()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  switched in after (who had the pCPU): {}",
+            after.join(", ")
         );
     }
     let mut exits: BTreeMap<(Who, u32), u64> = BTreeMap::new();
@@ -575,6 +610,8 @@ mod tests {
         assert_eq!(e.consumer_woken, Some(5));
         assert_eq!((e.target_woken, e.target_in), (Some(50), Some(60)));
         assert_eq!(e.idle_at_target_wake, Some(true));
+        assert_eq!(e.target_in_after, Some(Who::Idle));
+        assert_eq!(e.to_wait, Some(40));
         let text = report(&a, &s, "stub");
         assert!(
             text.contains("1 CPUID leaf 0x6 event(s) of domain 5"),
@@ -599,6 +636,10 @@ mod tests {
                 "stopped for its answer in 1 of 1 events: woken (p50 cycles after the exit) 50, \
                  switched in 60; a pCPU was idle at 1 of those wake-ups"
             ),
+            "{text}"
+        );
+        assert!(
+            text.contains("switched in after (who had the pCPU): idle 1"),
             "{text}"
         );
     }

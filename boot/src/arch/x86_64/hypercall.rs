@@ -236,6 +236,27 @@ pub unsafe fn sched_op<T>(cmd: u32, arg: *mut T) -> Result<u64, XenError> {
     XenError::check(unsafe { hypercall(HYPERVISOR_SCHED_OP, cmd.into(), arg as u64, 0, 0, 0) })
 }
 
+/// `HYPERVISOR_multicall(calls, n)`: Xen runs the calls in order, in one
+/// entry, and writes each one's return value into its `result`.
+///
+/// # Safety
+/// Each entry must be a call (and arguments) this domain may make, its
+/// pointer arguments valid until the multicall returns.
+pub unsafe fn multicall(calls: &mut [multicall_entry]) -> Result<u64, XenError> {
+    // SAFETY: forwarded contract; `calls` is `calls.len()` entries Xen may
+    // read and write back.
+    XenError::check(unsafe {
+        hypercall(
+            HYPERVISOR_MULTICALL,
+            calls.as_mut_ptr() as u64,
+            calls.len() as u64,
+            0,
+            0,
+            0,
+        )
+    })
+}
+
 /// `HYPERVISOR_vcpu_op(cmd, vcpu, arg)`.
 ///
 /// # Safety
