@@ -17,8 +17,6 @@ pub use xen_sys::{
 /// `shared_info`, `vcpu_info`, `vcpu_time_info`, `sched_shutdown`: read
 /// or passed as Xen lays them out, never built field by field by us.
 pub use xen_sys::{sched_shutdown, shared_info, vcpu_info, vcpu_time_info};
-
-const _: () = assert!(core::mem::size_of::<multicall_entry>() == 64);
 pub use xen_sys::{
     SCHEDOP_block as SCHEDOP_BLOCK, SCHEDOP_poll as SCHEDOP_POLL,
     SCHEDOP_shutdown as SCHEDOP_SHUTDOWN, SCHEDOP_yield as SCHEDOP_YIELD, VIRQ_TIMER,
@@ -40,6 +38,7 @@ pub struct SchedPoll {
 pub const SCHED_POLL_MAX_PORTS: usize = 128;
 
 const _: () = assert!(core::mem::size_of::<SchedPoll>() == 24);
+const _: () = assert!(core::mem::size_of::<multicall_entry>() == 64);
 
 pub type DomId = u16;
 pub const DOMID_SELF: DomId = 0x7ff0;

@@ -223,15 +223,15 @@ pub(super) fn serve(ctx: &Context, me: u32) {
                     Some(v)
                 };
                 if let Some(v) = now {
-                    if notify(stats, a.local_ports[v as usize]).is_err() && !unsent.contains(&v) {
-                        unsent.push(v);
-                    }
+                    let port = a.local_ports[v as usize];
+                    sent(stats, port, evtchn::send(port), v, &mut unsent);
                 }
             }
             if answered && cfg.spin_ns > 0 {
                 spin_until = time::now_ns() + cfg.spin_ns;
             }
-            // Answered and notified: now the console.
+            // Answered (and notified, unless held for the wait): now the
+            // console, or with a held notify, the next pass.
             if let Some(rec) = record {
                 if !bundle {
                     audit(cfg, &a.source, &rec);
@@ -249,9 +249,8 @@ pub(super) fn serve(ctx: &Context, me: u32) {
         match cfg.wait {
             _ if !unsent.is_empty() => {
                 if let Some(v) = held_notify.take() {
-                    if notify(stats, a.local_ports[v as usize]).is_err() && !unsent.contains(&v) {
-                        unsent.push(v);
-                    }
+                    let port = a.local_ports[v as usize];
+                    sent(stats, port, evtchn::send(port), v, &mut unsent);
                 }
                 core::hint::spin_loop()
             }
@@ -266,10 +265,8 @@ pub(super) fn serve(ctx: &Context, me: u32) {
                 let waited = match held_notify.take() {
                     Some(v) => {
                         let port = a.local_ports[v as usize];
-                        let (sent, waited) = boot::sched::send_and_poll(port, &ports, deadline);
-                        if counted(stats, port, sent).is_err() && !unsent.contains(&v) {
-                            unsent.push(v);
-                        }
+                        let (r, waited) = boot::sched::send_and_poll(port, &ports, deadline);
+                        sent(stats, port, r, v, &mut unsent);
                         waited
                     }
                     None => boot::sched::poll(&ports, deadline),
@@ -300,6 +297,14 @@ pub(super) fn serve(ctx: &Context, me: u32) {
 /// Tells Xen a slot was answered; a failure is counted (and said once).
 fn notify(stats: &Stats, port: Port) -> Result<(), XenError> {
     counted(stats, port, evtchn::send(port))
+}
+
+/// The result `r` of target vCPU `v`'s notify on `port`: a failure is
+/// counted, and `v` waits in `unsent` for the next pass's retry.
+fn sent(stats: &Stats, port: Port, r: Result<(), XenError>, v: u32, unsent: &mut Vec<u32>) {
+    if counted(stats, port, r).is_err() && !unsent.contains(&v) {
+        unsent.push(v);
+    }
 }
 
 /// A notify's result `r`, its failure counted (and said once).

@@ -86,10 +86,12 @@ fn sched_poll_arg(ports: &[Port], deadline_ns: u64) -> Result<SchedPoll, XenErro
 /// `EVTCHNOP_send(send)` then [`poll`], in one hypercall (a multicall):
 /// the vCPU gives its pCPU up in the same entry into Xen that notifies.
 /// Where a pCPU is short, the vCPU the notify wakes (a target's, waiting
-/// for its answer) gets this pCPU at once, instead of after this vCPU's
-/// return from the send and its next entry to poll: on the bed, some
-/// 600,000 cycles of a blocking stub's 2.4 million per event
-/// (`cargo xtask bench trace`). Returns the send's and the poll's results.
+/// for its answer) can have this pCPU without this vCPU's return from the
+/// send and its next entry to poll: on the bed one VMMCALL exit per event
+/// instead of two (`cargo xtask bench trace`; there the target's wait from
+/// its wake-up to its switch-in, ~600,000 cycles, did not shrink
+/// measurably: Xen's own schedule and context switch remain). Returns the
+/// send's and the poll's results.
 pub fn send_and_poll(
     send: Port,
     ports: &[Port],
