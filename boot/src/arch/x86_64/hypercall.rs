@@ -347,6 +347,43 @@ extern "C" {
     fn boot_idle_svm_end();
 }
 
+// The STI shadow probe: `cli; sti; nop; nop`. No interrupt may be taken
+// at the first `nop` (the instruction after `sti`, in its shadow): the idle
+// entry above depends on it. The self-test runs this with timers firing and
+// counts upcalls whose `rip` is `boot_sti_shadow`.
+global_asm!(
+    r#"
+    .text
+    .globl boot_sti_shadow_probe
+boot_sti_shadow_probe:
+    cli
+    sti
+    .globl boot_sti_shadow
+boot_sti_shadow:
+    nop
+    nop
+    ret
+    "#
+);
+
+extern "C" {
+    fn boot_sti_shadow_probe();
+    fn boot_sti_shadow();
+}
+
+/// One pass through `cli; sti; nop; nop` (see [`in_sti_shadow`]).
+pub fn sti_shadow_probe() {
+    // SAFETY: our assembly above; it clobbers nothing and leaves
+    // interrupts enabled, as they must be when this is called.
+    unsafe { boot_sti_shadow_probe() }
+}
+
+/// Whether `rip` is the instruction in the probe's STI shadow: an
+/// interrupt taken there broke the shadow.
+pub fn in_sti_shadow(rip: u64) -> bool {
+    rip == boot_sti_shadow as *const () as u64
+}
+
 /// Called by the trap entry with the interrupted `rip`: returns where to
 /// resume instead if the interrupt hit the idle window.
 pub fn idle_fixup(rip: u64) -> Option<u64> {

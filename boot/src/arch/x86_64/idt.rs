@@ -212,10 +212,14 @@ fn exception_name(v: u64) -> &'static str {
 }
 
 extern "C" fn trap(frame: &mut TrapFrame) {
+    let rip = frame.rip;
     if let Some(rip) = super::hypercall::idle_fixup(frame.rip) {
         frame.rip = rip;
     }
     if frame.vector == u64::from(UPCALL_VECTOR) {
+        super::percpu::this_cpu()
+            .upcall_rip
+            .store(rip, core::sync::atomic::Ordering::Relaxed);
         super::evtchn::upcall();
         return;
     }

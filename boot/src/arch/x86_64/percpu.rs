@@ -24,6 +24,9 @@ pub struct PerCpu {
     pub vcpu_info: AtomicPtr<vcpu_info>,
     /// Upcalls taken.
     pub upcalls: AtomicU64,
+    /// Where the last upcall interrupted this vCPU (`rip`, before the idle
+    /// fix-up): the self-test's evidence of where interrupts are taken.
+    pub upcall_rip: AtomicU64,
     /// Events dispatched to handlers.
     pub events: AtomicU64,
     /// Timer interrupts taken.
@@ -44,6 +47,7 @@ impl PerCpu {
             online: AtomicBool::new(false),
             vcpu_info: AtomicPtr::new(core::ptr::null_mut()),
             upcalls: AtomicU64::new(0),
+            upcall_rip: AtomicU64::new(0),
             events: AtomicU64::new(0),
             timer_fires: AtomicU64::new(0),
             timer_armed_ns: AtomicU64::new(0),
