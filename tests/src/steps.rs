@@ -23,13 +23,22 @@ pub fn launch_stub(stub: &str, target: &str, vcpus: u32, extra: &str) -> String 
     )
 }
 
+/// The stub suite's policy (inline: `;` between rules, `,` between
+/// words): deny LSTAR writes, spoof CPUID leaf 0x6, swallow INT3, log
+/// guest requests.
+pub const STUB_RULES: &str =
+    "msr,msr=0xc0000082,deny,log=alert;cpuid,leaf=0x6,spoof,eax=0x1234abcd,log=info;\
+cr4,allow,log=debug;int3,swallow,log=info;guest-request,log,log=info;any,allow";
+
 /// A shell loop that reads `stub`'s published `served` counter every
 /// 0.2 s until `done` (a shell test on `$n`, the counter's last value)
 /// holds. If the counter stands still for `still_s` seconds first, the
 /// stub has stopped serving: it prints what Xen says of both domains'
-/// vCPUs (`xl vcpu-list`, the domain dump of debug key `q`, the tail of
-/// Xen's log) and exits 1, so the step fails with the evidence rather
-/// than at its timeout. Ends with `served=N` on success.
+/// vCPUs (`xl vcpu-list`; the stub's registers and stacks, `xenctx`;
+/// Xen's dumps of domains and vCPUs, event
+/// channels, run queues, timer queues and each pCPU's registers: debug
+/// keys `q e r a d`; the tail of Xen's log) and exits 1, so the step fails
+/// with the evidence rather than at its timeout. Ends with `served=N` on success.
 pub fn watch_served(stub: &str, target: &str, done: &str, still_s: u32) -> String {
     let still_reads = still_s * 5;
     format!(
@@ -39,7 +48,10 @@ pub fn watch_served(stub: &str, target: &str, done: &str, still_s: u32) -> Strin
              if [ \"$n\" = \"$last\" ]; then still=$((still + 1)); else still=0; fi
              if [ $still -ge {still_reads} ]; then
                  echo \"STALL: served=$n for {still_s} s\"
-                 xl vcpu-list {target} {stub}; xl debug-keys q; xl dmesg | tail -n 200
+                 xl vcpu-list {target} {stub}
+                 /usr/lib/xen-4.17/bin/xenctx -C -S -n 2 $(xl domid {stub})
+                 for k in q e r a d; do xl debug-keys $k; sleep 0.5; done
+                 xl dmesg | tail -n 400
                  exit 1
              fi
              sleep 0.2

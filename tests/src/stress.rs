@@ -112,14 +112,56 @@ pub fn verdict(run: &Run) -> Result<(), String> {
     Ok(())
 }
 
-/// The shape of the one stall seen in the stub suite (issue 14), repeated
-/// `rounds` times in one boot: a 2-vCPU target doing `count` CPUIDs per
-/// vCPU, served by a 1-vCPU stub in block mode (`SCHEDOP_poll` on masked
-/// ports). A watcher reads the stub's published `served` every 0.2 s; if
-/// it stands still for 10 s while the target lives, it prints what Xen
-/// says of the vCPUs (`xl vcpu-list`, the domain dump of debug key `q`,
-/// Xen's log) and fails the boot there.
-pub fn serve_scenario(rounds: u32, count: u32) -> Scenario {
+/// What [`serve_scenario`] repeats: a target and the stub serving it.
+pub struct ServeShape {
+    pub target_vcpus: u32,
+    pub stub_vcpus: u32,
+    /// The target's workload (its command line, without `go=`).
+    pub workload: String,
+    /// The launcher's arguments beyond target, kernel and vCPUs.
+    pub stub_args: String,
+    /// Seconds without a served event, while the target lives, that fail
+    /// the boot as a stall.
+    pub still_s: u32,
+}
+
+impl ServeShape {
+    /// The one stall first seen in the stub suite: a 2-vCPU target doing
+    /// `count` CPUIDs per vCPU, served by a 1-vCPU stub in block mode
+    /// (`SCHEDOP_poll` on masked ports).
+    pub fn block(count: u32) -> Self {
+        ServeShape {
+            target_vcpus: 2,
+            stub_vcpus: 1,
+            workload: format!("kinds=cpuid count={count} leaves=0x6"),
+            stub_args: "--rules cpuid,allow --log none".into(),
+            still_s: 10,
+        }
+    }
+
+    /// The stub suite's `t4s2spin` pair, where the stall was seen three
+    /// times: 4 target vCPUs doing every kind `count` times, 2 stub vCPUs
+    /// (two ports each, unmasked) in block mode with `spin=200`, the
+    /// suite's policy and audit lines.
+    pub fn spin(count: u32) -> Self {
+        ServeShape {
+            target_vcpus: 4,
+            stub_vcpus: 2,
+            workload: format!("kinds=cpuid,cr,msr,int3,guest_request count={count} leaves=0x6,0xa"),
+            stub_args: format!(
+                "--rules '{}' --mode block --spin 200",
+                crate::steps::STUB_RULES
+            ),
+            still_s: 10,
+        }
+    }
+}
+
+/// `shape` repeated `rounds` times in one boot. A watcher reads the stub's
+/// published `served` every 0.2 s; if it stands still for `still_s` while
+/// the target lives, it prints what Xen says of the vCPUs and event
+/// channels (`nested::steps::watch_served`) and fails the boot there.
+pub fn serve_scenario(rounds: u32, shape: &ServeShape) -> Scenario {
     let guest = crate::kernel("guest");
     let mut sc = crate::steps::stub_scenario("stress-serve");
     for r in 0..rounds {
@@ -127,15 +169,15 @@ pub fn serve_scenario(rounds: u32, count: u32) -> Scenario {
         sc = sc
             .guest(
                 Guest::pvh(&t, &guest)
-                    .vcpus(2)
+                    .vcpus(shape.target_vcpus)
                     .seclabel(TARGET_LABEL)
-                    .cmdline(&format!("kinds=cpuid count={count} leaves=0x6 go=xenstore")),
+                    .cmdline(&format!("{} go=xenstore", shape.workload)),
             )
             .start(&t)
             .wait_for(&t, "WORKLOAD-WAIT", 60)
             .step(
                 &format!("launch {s}"),
-                &launch_stub(&s, &t, 1, "--rules cpuid,allow --log none"),
+                &launch_stub(&s, &t, shape.stub_vcpus, &shape.stub_args),
             )
             .wait_for(&s, "stub: attached", 60)
             .go(&t)
@@ -145,7 +187,7 @@ pub fn serve_scenario(rounds: u32, count: u32) -> Scenario {
                     &s,
                     &t,
                     &format!("! xl domid {t} > /dev/null 2>&1"),
-                    10,
+                    shape.still_s,
                 ),
                 600,
             )

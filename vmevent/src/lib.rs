@@ -21,6 +21,7 @@ pub mod response;
 pub mod ring;
 pub mod shm;
 pub mod slot;
+pub mod stall;
 pub mod stub_cmdline;
 
 #[cfg(feature = "sim")]

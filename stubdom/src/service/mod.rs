@@ -15,6 +15,7 @@
 //! - `introspect.rs`: guest memory and the task behind each event;
 //! - `control.rs`: dom0's view of the stub (xl shutdown, xenstore counters);
 //! - `stats.rs`: the counters and the summary;
+//! - `stall.rs`: vCPU 0's watch for a slot stuck on one request or answer;
 //! - `config.rs`: the command line.
 
 mod attach;
@@ -23,6 +24,7 @@ mod config;
 mod control;
 mod introspect;
 mod serve;
+mod stall;
 mod stats;
 use xenctl as xenops;
 
@@ -40,7 +42,8 @@ use control::Control;
 use stats::STATS;
 
 /// Set by a port's handler for the stub vCPU it is bound to.
-static WORK: PerVcpu<AtomicBool> = PerVcpu::new([const { AtomicBool::new(false) }; MAX_VCPUS]);
+pub(super) static WORK: PerVcpu<AtomicBool> =
+    PerVcpu::new([const { AtomicBool::new(false) }; MAX_VCPUS]);
 
 fn on_port(_port: Port) {
     WORK.get().store(true, Ordering::Release);

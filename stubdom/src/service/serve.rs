@@ -15,6 +15,7 @@ use super::attach::{target_gone, Attachment};
 use super::audit::{audit, decide, shown, AUDIT};
 use super::control::Control;
 use super::introspect::Inspector;
+use super::stall;
 use super::stats::Stats;
 use super::{Config, LogMode, WaitMode, WORK};
 
@@ -107,6 +108,7 @@ pub(super) fn serve(ctx: &Context, me: u32) {
     }
     let mut consumer = SlotConsumer::new();
     let mut async_consumer = (me == 0).then(|| AsyncRingConsumer::new(a.ring));
+    let mut watch = (me == 0).then(|| stall::Watch::new(a.nr_target_vcpus, stub_vcpus));
     let mut next_check = time::now_ns();
     let mut next_publish = time::now_ns();
     // Target vCPUs whose answer is published but whose notify failed:
@@ -128,6 +130,7 @@ pub(super) fn serve(ctx: &Context, me: u32) {
     let mut held_notify: Option<u32> = None;
     let mut held_audit: Vec<vmevent::AuditRecord> = Vec::new();
     while !STOP.load(Ordering::Acquire) {
+        stall::pass();
         // A swap, not a store: it is a full barrier, so the slot loads
         // below cannot be done before the flag is cleared (an event that
         // sets it again after this point is seen by the wait below).
@@ -173,6 +176,9 @@ pub(super) fn serve(ctx: &Context, me: u32) {
             }
             if now >= next_check {
                 next_check = now + 200_000_000;
+                if let Some(w) = watch.as_mut() {
+                    w.check(a, stats, stub_vcpus, now);
+                }
                 let gone = target_gone(a.target);
                 if gone || cfg.stop_requested() || control.shutdown_requested() {
                     if gone {

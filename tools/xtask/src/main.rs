@@ -41,14 +41,16 @@ Commands:
             `--vcpus 8`: those target vCPU counts only, no traced round;
             `bench trace`: the traced round alone
             (a benchmark: prints figures, asserts none)
-  soak [N [CYCLES]] [--no-stub | --pause | --serve]
+  soak [N [CYCLES]] [--no-stub | --pause | --serve [--spin]]
             boot the bed's stress scenario (stub create/destroy cycles
             against 3..12-vCPU targets while dom0 starts processes) N times
             (default 20) and count the boots in which the bed broke; never
             retried (a measurement: prints, asserts nothing); --no-stub
             runs the same targets unmonitored; --serve boots CYCLES (10)
             2-vCPU targets served by a 1-vCPU stub, each watched for a
-            serving stall (10 s without progress: Xen's view is dumped)
+            serving stall (10 s without progress: Xen's view is dumped);
+            --serve --spin: the stub suite's t4s2spin pair instead (4
+            target vCPUs on a 2-vCPU stub, spin=200)
   test      the project's test command: host unit tests, then the nested
             QEMU + Xen integration tests (installs and builds what it needs)
 

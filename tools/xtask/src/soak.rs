@@ -9,6 +9,9 @@
 //! the one serving stall seen (issue 14) CYCLES times per boot: a 2-vCPU
 //! target, 20,000 CPUIDs per vCPU, served by a 1-vCPU stub in block mode,
 //! watched for 10 s without progress (`nested::stress::serve_scenario`).
+//! `--serve --spin` boots the stub suite's `t4s2spin` pair instead (4
+//! target vCPUs, every kind 40 times, 2 stub vCPUs in block mode with
+//! `spin=200`), where the stall was seen since.
 
 use std::time::Instant;
 
@@ -19,6 +22,12 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
     let stubs = !args.iter().any(|a| a == "--no-stub");
     let pause = args.iter().any(|a| a == "--pause");
     let serve = args.iter().any(|a| a == "--serve");
+    let spin = args.iter().any(|a| a == "--spin");
+    let shape = if spin {
+        nested::stress::ServeShape::spin(40)
+    } else {
+        nested::stress::ServeShape::block(20_000)
+    };
     let args: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     let boots: u32 = match args.first() {
         Some(n) => n.parse().context("soak N: N must be a number of boots")?,
@@ -38,6 +47,8 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
         if pause { "pause rounds" } else if serve { "served targets" } else { "cycles" },
         if pause {
             "a busy 2-vCPU guest paused by xl, no stub"
+        } else if serve && spin {
+            "4 target vCPUs on a 2-vCPU stub, mode=block spin=200, watched for stalls"
         } else if serve {
             "2 target vCPUs on a 1-vCPU stub, mode=block, watched for stalls"
         } else if stubs {
@@ -55,7 +66,7 @@ pub fn run(layout: &Layout, args: &[String]) -> anyhow::Result<()> {
         let sc = if pause {
             nested::stress::pause_scenario(cycles, 2)
         } else if serve {
-            nested::stress::serve_scenario(cycles, 20_000)
+            nested::stress::serve_scenario(cycles, &shape)
         } else {
             nested::stress::scenario(cycles, stubs)
         };

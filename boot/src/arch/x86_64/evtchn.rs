@@ -201,6 +201,53 @@ pub fn take_pending(port: Port) -> bool {
     pending_word(p / 64).fetch_and(!bit, Ordering::SeqCst) & bit != 0
 }
 
+/// `port`'s bits in the shared bitmaps: (pending, masked). For reports.
+pub fn port_state(port: Port) -> (bool, bool) {
+    let Ok(p) = check_port(port) else {
+        return (false, false);
+    };
+    let bit = 1u64 << (p % 64);
+    (
+        pending_word(p / 64).load(Ordering::SeqCst) & bit != 0,
+        mask_word(p / 64).load(Ordering::SeqCst) & bit != 0,
+    )
+}
+
+/// What Xen's upcall protocol says of `vcpu` now, from its `vcpu_info`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UpcallState {
+    /// `evtchn_upcall_pending`: Xen has raised (or will raise) the vector.
+    pub pending: u8,
+    /// `evtchn_upcall_mask`.
+    pub mask: u8,
+    /// `evtchn_pending_sel`: words with events for this vCPU not yet scanned.
+    pub sel: u64,
+    /// Upcalls taken by that vCPU so far.
+    pub upcalls: u64,
+}
+
+/// [`UpcallState`] of `vcpu` (zero before its `vcpu_info` is registered).
+pub fn upcall_state(vcpu: u32) -> UpcallState {
+    if vcpu as usize >= super::percpu::MAX_VCPUS {
+        return UpcallState::default();
+    }
+    let cpu = super::percpu::cpu(vcpu);
+    let vi = cpu.vcpu_info.load(Ordering::Acquire);
+    if vi.is_null() {
+        return UpcallState::default();
+    }
+    // SAFETY: a registered vcpu_info, mapped for the domain's life; these
+    // fields are read volatile (Xen and that vCPU update them).
+    unsafe {
+        UpcallState {
+            pending: core::ptr::addr_of!((*vi).evtchn_upcall_pending).read_volatile(),
+            mask: core::ptr::addr_of!((*vi).evtchn_upcall_mask).read_volatile(),
+            sel: core::ptr::addr_of!((*vi).evtchn_pending_sel).read_volatile(),
+            upcalls: cpu.upcalls.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Clears a pending event without running its handler.
 pub fn clear(port: Port) -> Result<(), XenError> {
     let p = check_port(port)?;
