@@ -49,7 +49,7 @@ pub fn watch_served(stub: &str, target: &str, done: &str, still_s: u32) -> Strin
              if [ $still -ge {still_reads} ]; then
                  echo \"STALL: served=$n for {still_s} s\"
                  xl vcpu-list {target} {stub}
-                 /usr/lib/xen-4.17/bin/xenctx -C -S -n 2 $(xl domid {stub})
+                 xenctx -C -S -n 2 $(xl domid {stub})
                  for k in q e r a d; do xl debug-keys $k; sleep 0.5; done
                  xl dmesg | tail -n 400
                  exit 1

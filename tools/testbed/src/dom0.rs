@@ -45,6 +45,7 @@ const XEN_PROGRAMS: &[&str] = &[
     "xen-init-dom0",
     "xen-access",
     "xentrace",
+    "xenctx",
     "xenstore-control",
     "lsevtchn",
     "flask-getenforce",
