@@ -34,11 +34,11 @@ cr4,allow,log=debug;int3,swallow,log=info;guest-request,log,log=info;any,allow";
 /// 0.2 s until `done` (a shell test on `$n`, the counter's last value)
 /// holds. If the counter stands still for `still_s` seconds first, the
 /// stub has stopped serving: it prints what Xen says of both domains'
-/// vCPUs (`xl vcpu-list`; the stub's registers and stacks, `xenctx`;
-/// Xen's dumps of domains and vCPUs, event
-/// channels, run queues, timer queues and each pCPU's registers: debug
-/// keys `q e r a d`; the tail of Xen's log) and exits 1, so the step fails
-/// with the evidence rather than at its timeout. Ends with `served=N` on success.
+/// vCPUs (`xl vcpu-list`), the stub's registers and stacks (`xenctx`),
+/// Xen's dumps of domains and vCPUs, event channels, run queues, timer
+/// queues and each pCPU's registers (debug keys `q e r a d`) and the tail
+/// of Xen's log, and exits 1, so the step fails with the evidence rather
+/// than at its timeout. Ends with `served=N` on success.
 pub fn watch_served(stub: &str, target: &str, done: &str, still_s: u32) -> String {
     let still_reads = still_s * 5;
     format!(

@@ -422,9 +422,6 @@ fn every_event_is_served_once_and_the_policy_holds() {
     }
 }
 
-/// xenconsoled stopped for the whole workload: before the audit queue,
-/// each line waited 2000 yields for the full ring, then was dropped (and
-/// the event after it waited meanwhile).
 /// No slot of any target held one request (or one answer) for the stub's
 /// stall bound: a stub vCPU that lost a wake-up says so (`stub: stall:`)
 /// and is kicked, which keeps its target alive but is still a bug.
@@ -451,6 +448,9 @@ fn no_stub_vcpu_stalls() {
     }
 }
 
+/// xenconsoled stopped for the whole workload: before the audit queue,
+/// each line waited 2000 yields for the full ring, then was dropped (and
+/// the event after it waited meanwhile).
 #[test]
 fn a_stalled_console_loses_no_record_and_stalls_no_event() {
     let run = run();

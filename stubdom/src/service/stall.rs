@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use boot::{evtchn, percpu, println, smp, PerVcpu, MAX_VCPUS};
+use vmevent::shm::SlotMem;
 use vmevent::stall::{Finding, SlotWatch, Stuck};
 
 use super::attach::Attachment;
@@ -22,12 +23,21 @@ use super::WORK;
 /// How long a slot may hold one request or answer before it is said.
 const LIMIT_NS: u64 = 2_000_000_000;
 
+/// A counter on a cache line of its own: each is written on every pass
+/// by its vCPU alone.
+#[repr(align(64))]
+struct Passes(AtomicU64);
+
 /// Passes through its serving loop, per stub vCPU.
-static PASSES: PerVcpu<AtomicU64> = PerVcpu::new([const { AtomicU64::new(0) }; MAX_VCPUS]);
+static PASSES: PerVcpu<Passes> = PerVcpu::new([const { Passes(AtomicU64::new(0)) }; MAX_VCPUS]);
 
 /// Counts one pass of the running vCPU's serving loop.
 pub(super) fn pass() {
-    PASSES.get().fetch_add(1, Ordering::Relaxed);
+    PASSES.get().0.fetch_add(1, Ordering::Relaxed);
+}
+
+fn passes(id: u32) -> u64 {
+    PASSES.of(id).0.load(Ordering::Relaxed)
 }
 
 /// vCPU 0's watch over every slot.
@@ -41,23 +51,17 @@ impl Watch {
     pub(super) fn new(nr_target_vcpus: u32, stub_vcpus: u32) -> Self {
         Watch {
             slots: (0..nr_target_vcpus).map(|_| SlotWatch::new()).collect(),
-            passes: (0..stub_vcpus)
-                .map(|id| PASSES.of(id).load(Ordering::Relaxed))
-                .collect(),
+            passes: (0..stub_vcpus).map(passes).collect(),
         }
     }
 
     /// One look at every slot at time `now`.
     pub(super) fn check(&mut self, a: &Attachment, stats: &Stats, stub_vcpus: u32, now: u64) {
-        let before = core::mem::take(&mut self.passes);
-        self.passes = (0..stub_vcpus)
-            .map(|id| PASSES.of(id).load(Ordering::Relaxed))
-            .collect();
+        let before = core::mem::replace(&mut self.passes, (0..stub_vcpus).map(passes).collect());
         for (v, w) in self.slots.iter_mut().enumerate() {
             let Some(slot) = a.slots.slot(v as u32) else {
                 continue;
             };
-            use vmevent::shm::SlotMem;
             let state = slot.load_state(Ordering::Acquire);
             let answered = stats
                 .by_vcpu
