@@ -30,6 +30,12 @@ pub const STUB_RULES: &str =
     "msr,msr=0xc0000082,deny,log=alert;cpuid,leaf=0x6,spoof,eax=0x1234abcd,log=info;\
 cr4,allow,log=debug;int3,swallow,log=info;guest-request,log,log=info;any,allow";
 
+/// The stub suite's target workload (its command line without `go=`):
+/// every kind `count` times, CPUID on the spoofed leaf 0x6 and on 0xa.
+pub fn stub_workload(count: u32) -> String {
+    format!("kinds=cpuid,cr,msr,int3,guest_request count={count} leaves=0x6,0xa")
+}
+
 /// A shell loop that reads `stub`'s published `served` counter every
 /// 0.2 s until `done` (a shell test on `$n`, the counter's last value)
 /// holds. If the counter stands still for `still_s` seconds first, the

@@ -147,7 +147,7 @@ impl ServeShape {
         ServeShape {
             target_vcpus: 4,
             stub_vcpus: 2,
-            workload: format!("kinds=cpuid,cr,msr,int3,guest_request count={count} leaves=0x6,0xa"),
+            workload: crate::steps::stub_workload(count),
             stub_args: format!(
                 "--rules '{}' --mode block --spin 200",
                 crate::steps::STUB_RULES

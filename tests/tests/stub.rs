@@ -11,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use nested::steps::{launch_stub as launch, watch_served, STUB_RULES};
+use nested::steps::{launch_stub as launch, stub_workload, watch_served, STUB_RULES};
 use nested::{Guest, Run};
 use workload::{Kind, Report};
 
@@ -57,9 +57,7 @@ fn target(name: &str, kernel: &std::path::Path, vcpus: u32) -> Guest {
     Guest::pvh(name, kernel)
         .vcpus(vcpus)
         .seclabel(TARGET_LABEL)
-        .cmdline(&format!(
-            "kinds=cpuid,cr,msr,int3,guest_request count={COUNT} leaves=0x6,0xa go=xenstore"
-        ))
+        .cmdline(&format!("{} go=xenstore", stub_workload(COUNT)))
 }
 
 /// A stub for the victim whose xl config, as `vmi-launch --dry-run` writes

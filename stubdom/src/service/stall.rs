@@ -67,10 +67,11 @@ impl Watch {
                 .by_vcpu
                 .get(v)
                 .map_or(0, |c| c.served.load(Ordering::Relaxed));
-            let owner = v as u32 % stub_vcpus;
+            let port = a.local_ports[v];
+            // The vCPU Xen delivers this slot's port to: the one serving it.
+            let owner = evtchn::bound_vcpu(port);
             match w.observe(state, answered, now, LIMIT_NS) {
                 Some(Finding::Stalled { stuck, for_ns }) => {
-                    let port = a.local_ports[v];
                     let (pending, masked) = evtchn::port_state(port);
                     let up = evtchn::upcall_state(owner);
                     let cpu = percpu::cpu(owner);
